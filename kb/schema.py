@@ -1,0 +1,228 @@
+"""The KB's tables. `kb` owns the schema: every other stage writes through `medicalrec.kb.store`.
+
+Missing values are explicit: an experiment has one `FeatureValue` row per feature in `FEATURES`,
+holding either a value (status `reported` or `derived`) or a status that says why there is none.
+See SCHEMA.md for the reasoning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+# The MedicalRec-Bench experiment features, in the paper's column order, plus modality and the
+# two training-setting flags. kind: "int" counts, "cat" categorical labels, "bool" yes/no.
+FEATURES: dict[str, str] = {
+    "n_samples": "int",
+    "n_train": "int",
+    "n_test": "int",
+    "n_val": "int",
+    "k_fold": "int",
+    "width": "int",
+    "height": "int",
+    "channels": "int",
+    "n_classes": "int",
+    "domain": "cat",
+    "modality": "cat",
+    "augmentation": "bool",
+    "pretrained": "bool",
+    "is_proposed": "bool",
+}
+
+VALUE_STATUSES = ("reported", "derived")
+MISSING_STATUSES = ("not_reported", "not_applicable", "ambiguous", "extraction_failed")
+STATUSES = VALUE_STATUSES + MISSING_STATUSES
+
+METHODS = ("table", "sentence", "openalex", "import", "validated", "derived")
+
+# Every metric is stored as a fraction in [0, 1]; percentages are divided by 100 on the way in.
+METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "auc", "kappa", "dice", "iou")
+SPLITS = ("test", "val", "train", "cv", "external", "unspecified")
+
+FILE_STATUSES = ("ok", "no_text_layer", "encrypted", "corrupt", "empty", "not_pdf", "no_results")
+
+SNIPPET_MAX = 200
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+class SchemaMigration(SQLModel, table=True):
+    __tablename__ = "schema_migrations"
+    version: int = Field(primary_key=True)
+    name: str
+    applied_at: str = Field(default_factory=utcnow)
+
+
+class Paper(SQLModel, table=True):
+    __tablename__ = "papers"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    # A paper is identified by the first of: PDF sha256, DOI, curated reference id.
+    sha256: Optional[str] = Field(default=None, unique=True)
+    doi: Optional[str] = Field(default=None, index=True)
+    ref_id: Optional[str] = Field(default=None, unique=True)
+    openalex_id: Optional[str] = None
+    title: Optional[str] = None
+    year: Optional[int] = None
+    venue: Optional[str] = None
+    authors: Optional[str] = None  # JSON list of names
+    abstract: Optional[str] = None
+    source_file: Optional[str] = None
+    source_url: Optional[str] = None
+    origin: str = "import"  # import | extract | validated | seed
+    created_at: str = Field(default_factory=utcnow)
+
+
+class Model(SQLModel, table=True):
+    __tablename__ = "models"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    family: str
+    params_millions: Optional[float] = None
+    curated: bool = False  # True when the name comes from the curated catalogue
+
+
+class ModelAlias(SQLModel, table=True):
+    __tablename__ = "model_aliases"
+    alias_key: str = Field(primary_key=True)  # normalize.name_key(alias)
+    alias: str
+    model_id: int = Field(sa_column=Column(Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False))
+
+
+class Dataset(SQLModel, table=True):
+    __tablename__ = "datasets"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    domain: Optional[str] = None
+    modality: Optional[str] = None
+    curated: bool = False
+
+
+class DatasetAlias(SQLModel, table=True):
+    __tablename__ = "dataset_aliases"
+    alias_key: str = Field(primary_key=True)
+    alias: str
+    dataset_id: int = Field(sa_column=Column(Integer, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False))
+
+
+class Experiment(SQLModel, table=True):
+    """One paper x dataset x model setting."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("paper_id", "dataset_id", "model_id", "setting"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    paper_id: int = Field(sa_column=Column(Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False, index=True))
+    model_id: int = Field(sa_column=Column(Integer, ForeignKey("models.id"), nullable=False, index=True))
+    dataset_id: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("datasets.id"), index=True))
+    # The names exactly as the source wrote them; the ids above are the normalised entities.
+    model_raw: str
+    dataset_raw: Optional[str] = None
+    # Tells apart settings of one model on one dataset (binary vs multi-class, external test...).
+    setting: str = ""
+    notes: Optional[str] = None
+    curation_flags: Optional[str] = None
+    origin: str = "import"  # import | extract | validated | seed
+    created_at: str = Field(default_factory=utcnow)
+
+
+class FeatureValue(SQLModel, table=True):
+    __tablename__ = "feature_values"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_quoted(STATUSES)})", name="feature_status_known"),
+        CheckConstraint(
+            "(status IN ('reported','derived')) = (value_num IS NOT NULL OR value_text IS NOT NULL)",
+            name="value_iff_status",
+        ),
+        CheckConstraint(f"method IN ({_quoted(METHODS)})", name="feature_method_known"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="feature_confidence_range"),
+    )
+    experiment_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True)
+    )
+    feature: str = Field(primary_key=True)
+    value_num: Optional[float] = None
+    value_text: Optional[str] = None
+    status: str
+    reason: Optional[str] = None  # why a value is missing, or how it was derived
+    page: Optional[int] = None
+    snippet: Optional[str] = None
+    source_url: Optional[str] = None
+    method: str
+    confidence: float = 1.0
+
+
+class Measurement(SQLModel, table=True):
+    __tablename__ = "measurements"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "metric", "split"),
+        CheckConstraint("value >= 0 AND value <= 1", name="measurement_is_fraction"),
+        CheckConstraint(f"split IN ({_quoted(SPLITS)})", name="measurement_split_known"),
+        CheckConstraint(f"method IN ({_quoted(METHODS)})", name="measurement_method_known"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    experiment_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    metric: str
+    value: float
+    split: str = "test"
+    page: Optional[int] = None
+    snippet: Optional[str] = None
+    source_url: Optional[str] = None
+    method: str
+    confidence: float = 1.0
+
+
+class ValidationRun(SQLModel, table=True):
+    """This project's own measurement: the training run behind a `validated` experiment."""
+
+    __tablename__ = "validation_runs"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    experiment_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    seed: int
+    epochs: int
+    device: str
+    seconds: float
+    gpu_hours: float = 0.0
+    size: int = 28
+    created_at: str = Field(default_factory=utcnow)
+
+
+class FileStatus(SQLModel, table=True):
+    """The outcome of the last `extract` of each input file (kept also for files that failed)."""
+
+    __tablename__ = "file_status"
+    __table_args__ = (CheckConstraint(f"status IN ({_quoted(FILE_STATUSES)})", name="file_status_known"),)
+    source_file: str = Field(primary_key=True)
+    sha256: Optional[str] = Field(default=None, index=True)
+    status: str
+    reason: Optional[str] = None
+    n_pages: Optional[int] = None
+    n_experiments: int = 0
+    n_measurements: int = 0
+    updated_at: str = Field(default_factory=utcnow)
+
+
+class HttpCache(SQLModel, table=True):
+    """Raw responses from outside services (OpenAlex), so a re-run asks nothing twice."""
+
+    __tablename__ = "http_cache"
+    url: str = Field(primary_key=True)
+    status_code: int
+    body: str
+    fetched_at: str = Field(default_factory=utcnow)
+
+
+Index("ix_measurements_metric", Measurement.__table__.c.metric)
