@@ -60,10 +60,10 @@ def emit_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, as_json:
 
 def _format_cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
     return str(value)
 
 
 def note(message: str) -> None:
     """A side note for humans (stderr, so --json/--csv output stays clean)."""
-    err_console.print(f"[dim]{message}[/dim]")
+    err_console.print(message, style="dim", markup=False, highlight=False, soft_wrap=True)

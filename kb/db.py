@@ -71,6 +71,19 @@ def writable(location: KBLocation) -> KBLocation:
     return KBLocation(target, source="user data dir (initialised from the bundled seed)")
 
 
+def not_a_kb(location: KBLocation) -> str:
+    return (f"{location.path} is not a medicalrec KB (no schema_migrations table): pass a KB file with --kb"
+            " (or create one with `medicalrec kb init --kb PATH`)")
+
+
+def open_error(location: KBLocation, exc: BaseException) -> str:
+    """The one-line message for a KB file that cannot be opened."""
+    reason = str(getattr(exc, "orig", None) or getattr(exc, "strerror", None) or exc).splitlines()[0]
+    if "file is not a database" in reason:
+        return f"{location.path} is not a SQLite file: pass a KB file with --kb (or create one with `medicalrec kb init --kb PATH`)"
+    return f"cannot open the KB at {location.path} ({reason}): pass a writable path with --kb"
+
+
 def _set_pragmas(dbapi_connection: sqlite3.Connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")

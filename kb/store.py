@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
 import pandas as pd
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -37,6 +39,7 @@ from .schema import (
 )
 
 NOT_STATED = "not stated in the source"
+READ_ONLY_QUERY = "kb query is read-only: only SELECT / WITH / EXPLAIN / PRAGMA reads are allowed"
 
 
 @dataclass
@@ -64,15 +67,20 @@ class KnowledgeBase:
         A write opens (creating if needed) and migrates; a read of a missing file is an error.
         """
         location = db.resolve(kb)
-        if write:
-            location = db.writable(location)
-            engine = db.make_engine(location.path)
-            db.migrate(engine)
-            kb_ = cls(engine, location, readonly=False)
-            kb_.ensure_catalog()
-            return kb_
-        engine = db.make_engine(location.path, readonly=True)
-        return cls(engine, location, readonly=True)
+        try:
+            if write:
+                location = db.writable(location)
+                engine = db.make_engine(location.path)
+                db.migrate(engine)
+                kb_ = cls(engine, location, readonly=False)
+                kb_.ensure_catalog()
+                return kb_
+            engine = db.make_engine(location.path, readonly=True)
+            if db.current_version(engine) == 0:  # checked now, not at the first query
+                raise db.KBError(db.not_a_kb(location))
+            return cls(engine, location, readonly=True)
+        except (OSError, sqlite3.Error, DBAPIError) as exc:
+            raise db.KBError(db.open_error(location, exc)) from exc
 
     @classmethod
     def create(cls, path: str | Path) -> "KnowledgeBase":
@@ -269,9 +277,11 @@ class KnowledgeBase:
         s.add(experiment)
         s.flush()
         fallback = missing_provenance or Provenance(method="import")
-        for name, kind in FEATURES.items():
-            feature = record.features.get(name) or FeatureField.missing("not_reported", fallback, missing_reason)
-            s.add(_feature_row(experiment.id, name, kind, feature))
+        # One executemany, not an ORM object per row: 14 rows per experiment dominate an import's time.
+        s.execute(FeatureValue.__table__.insert(), [
+            _feature_row(experiment.id, name, kind,
+                         record.features.get(name) or FeatureField.missing("not_reported", fallback, missing_reason))
+            for name, kind in FEATURES.items()])
         best: dict[tuple[str, str], object] = {}
         for m in record.measurements:
             key = (m.metric, m.split)
@@ -328,13 +338,18 @@ class KnowledgeBase:
     def query(self, sql: str, params: Optional[dict] = None) -> tuple[list[str], list[tuple]]:
         """Run a read-only statement; a write is refused."""
         if not is_read_only_sql(sql):
-            raise db.KBError("kb query is read-only: only SELECT / WITH / EXPLAIN / PRAGMA reads are allowed")
+            raise db.KBError(READ_ONLY_QUERY)
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA query_only = ON")
             try:
                 cursor = conn.exec_driver_sql(sql, params or ())
                 columns = list(cursor.keys())
                 rows = [tuple(r) for r in cursor.fetchall()]
+            except DBAPIError as exc:
+                reason = str(exc.orig)
+                if "readonly" in reason or "read-only" in reason:
+                    raise db.KBError(READ_ONLY_QUERY) from exc
+                raise db.KBError(f"SQL error: {reason}: fix the statement passed to kb query") from exc
             finally:
                 conn.exec_driver_sql("PRAGMA query_only = OFF")
         return columns, rows
@@ -405,7 +420,7 @@ def _feature_text(record: ExperimentRecord, name: str) -> Optional[str]:
     return str(feature.value) if feature is not None and feature.value is not None else None
 
 
-def _feature_row(experiment_id: int, name: str, kind: str, feature: FeatureField) -> FeatureValue:
+def _feature_row(experiment_id: int, name: str, kind: str, feature: FeatureField) -> dict:
     value_num = value_text = None
     if feature.value is not None:
         if kind == "int":
@@ -413,12 +428,18 @@ def _feature_row(experiment_id: int, name: str, kind: str, feature: FeatureField
         else:
             value_text = str(feature.value)
     p = feature.provenance
-    return FeatureValue(experiment_id=experiment_id, feature=name, value_num=value_num, value_text=value_text,
-                        status=feature.status, reason=feature.reason, page=p.page, snippet=p.snippet,
-                        source_url=p.source_url, method=p.method, confidence=p.confidence)
+    return dict(experiment_id=experiment_id, feature=name, value_num=value_num, value_text=value_text,
+                status=feature.status, reason=feature.reason, page=p.page, snippet=p.snippet,
+                source_url=p.source_url, method=p.method, confidence=p.confidence)
 
 
-_READ_ONLY_START = re.compile(r"^\s*(select|with|explain|pragma\s+\w+\s*(;|$)|values)\b", re.IGNORECASE)
+# A bare PRAGMA reads its value (one with "= x" or "(x)" sets it), except the introspection
+# pragmas, whose argument names what to describe.
+_READ_ONLY_START = re.compile(
+    r"^\s*(?:(?:select|with|explain|values)\b"
+    r"|pragma\s+\w+\s*(?:;|$)"
+    r"|pragma\s+(?:table_info|table_xinfo|index_list|index_info|index_xinfo|foreign_key_list)\s*\()",
+    re.IGNORECASE)
 
 
 def is_read_only_sql(sql: str) -> bool:
