@@ -44,7 +44,7 @@ METHODS = ("table", "sentence", "openalex", "import", "validated", "derived")
 METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "auc", "kappa", "dice", "iou")
 SPLITS = ("test", "val", "train", "cv", "external", "unspecified")
 
-FILE_STATUSES = ("ok", "no_text_layer", "encrypted", "corrupt", "empty", "not_pdf", "no_results")
+FILE_STATUSES = ("ok", "no_text_layer", "encrypted", "corrupt", "empty", "not_pdf", "no_results", "error")
 
 SNIPPET_MAX = 200
 

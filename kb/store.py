@@ -220,7 +220,7 @@ class KnowledgeBase:
     ) -> SaveResult:
         """Store a paper and its experiments in one transaction.
 
-        replace=True drops the paper's earlier experiments first (re-extraction); otherwise an
+        replace=True first drops the paper's earlier experiments of the same origin (re-extraction); otherwise an
         experiment already present (same paper, model, dataset, setting) is skipped, so
         re-importing a file adds nothing. Features missing from a record are stored as
         `not_reported` with `missing_provenance`.
@@ -244,12 +244,15 @@ class KnowledgeBase:
             s.flush()
             result = SaveResult(paper_id=row.id)
             if replace:
-                s.execute(text("DELETE FROM experiments WHERE paper_id = :p"), {"p": row.id})
+                # Only this origin's rows: re-extracting a PDF must not wipe what was imported or
+                # validated for the same paper (found by DOI).
+                s.execute(text("DELETE FROM experiments WHERE paper_id = :p AND origin = :o"),
+                          {"p": row.id, "o": paper.origin})
             for record in experiments:
-                self._save_experiment(s, row, record, result, missing_provenance, missing_reason)
+                self._save_experiment(s, row, paper.origin, record, result, missing_provenance, missing_reason)
         return result
 
-    def _save_experiment(self, s: Session, paper: Paper, record: ExperimentRecord, result: SaveResult,
+    def _save_experiment(self, s: Session, paper: Paper, origin: str, record: ExperimentRecord, result: SaveResult,
                          missing_provenance: Optional[Provenance], missing_reason: str) -> None:
         domain = _feature_text(record, "domain")
         modality = _feature_text(record, "modality")
@@ -272,7 +275,7 @@ class KnowledgeBase:
         experiment = Experiment(
             paper_id=paper.id, model_id=model.id, dataset_id=dataset_id, model_raw=record.model,
             dataset_raw=record.dataset, setting=record.setting, notes=record.notes,
-            curation_flags=record.curation_flags, origin=paper.origin,
+            curation_flags=record.curation_flags, origin=origin,
         )
         s.add(experiment)
         s.flush()

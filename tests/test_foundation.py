@@ -143,3 +143,12 @@ def test_fingerprint_changes_with_content(kb):
     empty = kb.fingerprint()
     kb.save_paper(PaperRecord(ref_id="P1"), [_experiment()])
     assert kb.fingerprint() != empty
+
+
+def test_replace_drops_only_the_same_origins_experiments(kb):
+    kb.save_paper(PaperRecord(doi="10.1/x", ref_id="R1", origin="import"), [_experiment(model="VGG16")])
+    extracted = PaperRecord(doi="10.1/x", sha256="abc", origin="extract")
+    kb.save_paper(extracted, [_experiment(model="ResNet50")], replace=True)
+    kb.save_paper(extracted, [_experiment(model="Xception")], replace=True)
+    rows = kb.frame("SELECT m.name, e.origin FROM experiments e JOIN models m ON m.id = e.model_id ORDER BY m.name")
+    assert list(zip(rows.name, rows.origin)) == [("VGG-16", "import"), ("Xception", "extract")]
