@@ -1,0 +1,385 @@
+"""The 14 experiment features from what a paper states, with the statement as provenance.
+
+Each extractor turns a sentence (or a table) into `Evidence`: a candidate value, the snippet that
+states it and how strongly it states it. `resolve` turns a feature's evidence into one
+`FeatureField`: nothing stated -> `not_reported`; statements that disagree -> `ambiguous`, with
+the values in the reason (a few features have an explicit tie-break, documented where it is
+applied); a count computed from a stated total and ratio -> `derived`, with the arithmetic.
+Nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from ..kb import FeatureField, Provenance, normalize
+from . import gazetteers
+from .numbers import WORD_NUMBER_PATTERN, parse_count, word_to_int
+from .tables import Table
+
+_N = rf"(\d{{1,3}}(?:,\d{{3}})+|\d+|{WORD_NUMBER_PATTERN})"
+_NOUN = r"(?:images?|samples?|scans?|photographs?|radiographs?|slides?|pictures?|x-?rays?|mris?|ct scans?|cases|" \
+        r"patients|files|instances|examples|lesions|records)"
+_FILLER = r"(?:[\w'’-]+\s+){0,4}?"
+_FUTURE = re.compile(r"\bwill be\b|\bfuture\b|\bcould be\b|\bwe plan\b|\bmay be (?:explored|investigated|considered)\b"
+                     r"|\bnext steps?\b", re.IGNORECASE)
+_IMAGENET_CONTEXT = re.compile(r"image ?net|1,000 (?:object )?(?:categories|classes)", re.IGNORECASE)
+_TUNING_CONTEXT = re.compile(r"grid[- ]?search|gridsearchcv|hyper-?parameter|learning curves?", re.IGNORECASE)
+
+CLASSICAL_FAMILIES = frozenset({"SVM", "Random Forest", "XGBoost/GBM", "kNN", "Decision Tree",
+                                "Logistic Regression", "Other"})
+
+
+@dataclass
+class Evidence:
+    feature: str
+    value: object
+    page: Optional[int]
+    snippet: str
+    method: str = "sentence"
+    weight: float = 1.0
+    reason: Optional[str] = None       # set for derived values: the arithmetic
+    model: Optional[str] = None        # a statement about one model (pretrained)
+    ratio: Optional[float] = None      # "80% for training": a share, not a count
+
+
+def _snippet(text: str, start: int, end: int) -> str:
+    return " ".join(text[max(0, start - 60):end + 60].split())
+
+
+def _count(token: str) -> Optional[int]:
+    word = word_to_int(token)
+    return word if word is not None else parse_count(token)
+
+
+# ---------------------------------------------------------------------------- sentence extractors
+# "155 files in the brain tumour category" counts one class, not the dataset.
+_NOT_TOTAL = r"(?!\s+(?:in|of|for|from|belonging to)\s+(?:the\s+)?(?:[\w-]+\s+){0,3}?(?:category|class|group))"
+_TOTAL_PATTERNS = (
+    (re.compile(rf"(?:a total of|in total|total(?: number)? of|overall)\s+{_N}\s+{_FILLER}{_NOUN}{_NOT_TOTAL}",
+                re.I), 2.0),
+    (re.compile(rf"(?<!training )(?<!train )(?<!test )(?<!testing )(?<!validation )"
+                rf"(?:dataset|database|collection|corpus|set)\s+(?:of|with|containing|comprising)\s+{_N}\s+"
+                rf"{_FILLER}{_NOUN}{_NOT_TOTAL}", re.I), 2.0),
+    (re.compile(rf"(?:comprises?|comprising|consists? of|consisting of|contains?|containing|composed of|"
+                rf"made up of|includes a total of)\s+{_N}\s+{_FILLER}{_NOUN}{_NOT_TOTAL}", re.I), 1.5),
+)
+_SPLIT_WORDS = {"train": "n_train", "training": "n_train", "test": "n_test", "testing": "n_test",
+                "validation": "n_val", "val": "n_val", "validating": "n_val"}
+_SPLIT = r"(training|train|testing|test|validation|val)"
+_SPLIT_COUNT_PATTERNS = (
+    re.compile(rf"{_N}\s+(?:[\w-]+\s+){{0,2}}?{_NOUN}?\s*(?:\([^()]{{0,12}}\)\s*)?(?:were\s+|was\s+|are\s+)?"
+               rf"(?:used\s+)?(?:for|in|as)\s+"
+               rf"(?:the\s+)?{_SPLIT}\b(?!\s+and\s+validation)", re.I),
+    re.compile(rf"\b{_SPLIT}\s+(?:set|data|dataset|split|subset|images|samples)\s+(?:of|with|contains?|containing|"
+               rf"comprises?|comprising|consists? of|has|had|includes?|included|:)\s+{_N}", re.I),
+    re.compile(rf"{_N}\s+(?:[\w-]+\s+)?{_SPLIT}\s+{_NOUN}(?!\s+and\s+validation)", re.I),
+)
+_RATIO = re.compile(rf"(\d{{1,2}}(?:\.\d)?)\s?%\s*(?:of\s+(?:the\s+)?(?:data|images|dataset|samples)\s+)?"
+                    rf"(?:(?:was|were|is|are)\s+)?(?:used\s+)?(?:for|as|to)?\s*(?:the\s+)?{_SPLIT}", re.I)
+_KFOLD = re.compile(rf"\b{_N}[- ]fold\s+(?:stratified\s+)?cross[- ]?validation|\bk[- ]fold cross[- ]?validation"
+                    rf"[^.]{{0,30}}?\bk\s?=\s?(\d+)|cross[- ]?validation\s+(?:with|using)\s+{_N}\s+folds", re.I)
+_SIZE = re.compile(r"(?<![\d.])(\d{2,4})\s{0,2}(?:×|x|X|\*)\s{0,2}(\d{2,4})(?:\s{0,2}(?:×|x|X)\s{0,2}([13]))?(?![\d.])")
+_SIZE_CHW = re.compile(r"(?<![\d.])([13])\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})(?![\d.])")
+_SIZE_GOOD = re.compile(r"resiz|input|rescal|reduc|downsampl|down-sampl|fed|fixed size|image size|dimension|"
+                        r"pixels|resolution of|size of|shape", re.I)
+_SIZE_BAD = re.compile(r"original|initial|raw resolution|native|kernel|filter|stride|pool|patch|window|conv", re.I)
+_GRAY = re.compile(r"gr[ae]y[- ]?scale|single[- ]channel|one channel|1[- ]channel|monochrome", re.I)
+_GRAY_CONVERT = re.compile(r"convert\w*\s+(?:\w+\s+){0,3}?(?:to|into)\s+gr[ae]y[- ]?scale", re.I)
+_RGB = re.compile(r"\bRGB\b|3[- ]channels?|three[- ]channels?|colou?r images", re.I)
+_CLASSES = re.compile(rf"(?<![\d.])\b{_N}[- ](?:class|category|way)\b(?![- ]?(?:imbalance|weight|distribution))|"
+                      rf"(?<![\d.])\b{_N}\s+(?:[\w-]+\s+)?(?:classes|categories|diagnostic categories|grades)\b", re.I)
+_BINARY = re.compile(r"\bbinary\s+(?:classification|classifier|task|problem|labels?|cross[- ]?entropy|outcome)|"
+                     r"\btwo-class\b", re.I)
+_AUG_WORD = re.compile(r"\baugment(?:ation|ed|ing|s)?\b", re.I)
+_AUG_NO = re.compile(r"without (?:any )?(?:data )?augmentation|\bno (?:data )?augmentation|(?:did|do|does) not "
+                     r"(?:use|apply|perform|employ) (?:any )?(?:data )?augmentation|augmentation (?:was|were) not",
+                     re.I)
+_PRETRAIN = re.compile(r"pre-?trained|image ?net|transfer learning|fine-?tun", re.I)
+_SCRATCH = re.compile(r"from scratch|random(?:ly)? initiali[sz]|without pre-?training|no pre-?training", re.I)
+
+
+def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = (), *,
+                      method: str = "sentence", future: bool = False) -> list[Evidence]:
+    """Every feature statement in one sentence. `models` are the models the sentence names;
+    `future` marks a future-work section."""
+    found: list[Evidence] = []
+    future = future or bool(_FUTURE.search(text))
+    imagenet = bool(_IMAGENET_CONTEXT.search(text))
+
+    def add(feature, value, match, weight=1.0, **extra):
+        found.append(Evidence(feature, value, page, _snippet(text, match.start(), match.end()), method,
+                              weight, **extra))
+
+    if not imagenet:
+        for pattern, weight in _TOTAL_PATTERNS:
+            for match in pattern.finditer(text):
+                count = _count(match.group(1))
+                if count is not None and count >= 20:
+                    add("n_samples", count, match, weight)
+        for pattern in _SPLIT_COUNT_PATTERNS:
+            for match in pattern.finditer(text):
+                groups = [g for g in match.groups() if g]
+                number = next((g for g in groups if _count(g) is not None), None)
+                split = next((g for g in groups if g.lower() in _SPLIT_WORDS), None)
+                count = _count(number) if number else None
+                if count is not None and split and count >= 5:
+                    add(_SPLIT_WORDS[split.lower()], count, match, 1.5)
+        for match in _RATIO.finditer(text):
+            share = float(match.group(1)) / 100.0
+            add(_SPLIT_WORDS[match.group(2).lower()], None, match, 1.0, ratio=share)
+    if not _TUNING_CONTEXT.search(text):
+        for match in _KFOLD.finditer(text):
+            token = next(g for g in match.groups() if g)
+            k = _count(token)
+            if k is not None and 2 <= k <= 20:
+                add("k_fold", k, match, 1.5)
+    found.extend(_size_evidence(text, page, method))
+    found.extend(_channel_evidence(text, page, method))
+    if not imagenet:
+        for match in _CLASSES.finditer(text):
+            token = next(g for g in match.groups() if g)
+            count = _count(token)
+            if count is not None and 2 <= count <= 1000:
+                add("n_classes", count, match)
+        for match in _BINARY.finditer(text):
+            add("n_classes", 2, match)
+    if _AUG_WORD.search(text):
+        negative = _AUG_NO.search(text)
+        about_eval_data = re.search(r"\b(?:validation|test(?:ing)?)\b", text, re.I) and negative
+        match = negative or _AUG_WORD.search(text)
+        if future:
+            add("augmentation", "no", match, 0.5, reason="augmentation is named only as future work")
+        elif negative and not about_eval_data:
+            add("augmentation", "no", match, 2.0)
+        elif not negative or about_eval_data:
+            add("augmentation", "yes", match, 1.0)
+    scratch = _SCRATCH.search(text)
+    pretrain = _PRETRAIN.search(text)
+    if scratch or pretrain:
+        match = scratch or pretrain
+        if future and not scratch:
+            value, weight = "no", 0.5
+        else:
+            value, weight = ("no", 2.0) if scratch else ("yes", 1.0)
+        # A statement is about the models named close to it ("MobileNetV2 pretrained on ImageNet").
+        cues = [m.start() for m in (_SCRATCH if scratch else _PRETRAIN).finditer(text)]
+        named = [m for m in models if any(abs(p - c) <= 40 for p in _positions(text, m) for c in cues)]
+        if named:
+            for model in named:
+                add("pretrained", value, match, weight + 1.0, model=model)
+        else:
+            add("pretrained", value, match, weight)
+    return found
+
+
+def _positions(text: str, needle: str) -> list[int]:
+    return [m.start() for m in re.finditer(re.escape(needle), text)]
+
+
+def _size_evidence(text: str, page: Optional[int], method: str) -> list[Evidence]:
+    found = []
+    spans = []
+    for match in _SIZE_CHW.finditer(text):
+        channels, height, width = int(match.group(1)), int(match.group(2)), int(match.group(3))
+        spans.append((match.start(), match.end()))
+        snippet = _snippet(text, match.start(), match.end())
+        if height >= 16 and width >= 16:
+            found += [Evidence("width", width, page, snippet, method, 2.0),
+                      Evidence("height", height, page, snippet, method, 2.0),
+                      Evidence("channels", channels, page, snippet, method, 2.0)]
+    for match in _SIZE.finditer(text):
+        if any(s <= match.start() < e for s, e in spans):
+            continue
+        width, height = int(match.group(1)), int(match.group(2))
+        if width < 16 or height < 16 or width > 4096 or height > 4096:
+            continue
+        before = text[max(0, match.start() - 60):match.start()]
+        after = text[match.end():match.end() + 20]
+        if _SIZE_BAD.search(before[-30:]) or _SIZE_BAD.search(after) or re.search(r"\bfrom\s*$", before):
+            weight = 0.3  # "resized from 600×450 to 224×224": the first size is the original
+        elif _SIZE_GOOD.search(before) or re.match(r"\s*(?:pixels|px)", after, re.I):
+            weight = 2.0 if re.search(r"\bto\s+(?:a\s+)?(?:\w+\s+){0,3}$", before) or "resiz" in before.lower() else 1.5
+        else:
+            weight = 1.0
+        snippet = _snippet(text, match.start(), match.end())
+        found += [Evidence("width", width, page, snippet, method, weight),
+                  Evidence("height", height, page, snippet, method, weight)]
+        if match.group(3):
+            found.append(Evidence("channels", int(match.group(3)), page, snippet, method, weight))
+    return found
+
+
+def _channel_evidence(text: str, page: Optional[int], method: str) -> list[Evidence]:
+    """Grayscale -> 1, RGB -> 3. A conversion to grayscale outweighs the RGB it converts from."""
+    convert = _GRAY_CONVERT.search(text)
+    if convert:
+        return [Evidence("channels", 1, page, _snippet(text, convert.start(), convert.end()), method, 3.0)]
+    found = []
+    gray = _GRAY.search(text)
+    if gray:
+        found.append(Evidence("channels", 1, page, _snippet(text, gray.start(), gray.end()), method, 1.0))
+    rgb = _RGB.search(text)
+    if rgb and not gray:
+        found.append(Evidence("channels", 3, page, _snippet(text, rgb.start(), rgb.end()), method, 1.0))
+    return found
+
+
+# ---------------------------------------------------------------------------- table extractors
+_SPLIT_ROW = re.compile(r"^(train(?:ing)?(?: set)?|val(?:idation)?(?: set)?|test(?:ing)?(?: set)?|total)$", re.I)
+_COUNT_HEADER = re.compile(r"total|images|samples|count|number|#|^n$|size|scans|cases", re.I)
+
+
+def table_evidence(table: Table) -> list[Evidence]:
+    """Split sizes from a split table (rows Train/Val/Test, a Total or Images column) and the test
+    size from a classification report's support."""
+    found: list[Evidence] = []
+    header = [h.strip() for h in table.header]
+    if any(h.lower() == "support" for h in header):
+        support = header.index(next(h for h in header if h.lower() == "support"))
+        for row in table.rows:
+            label = row[0].strip().lower() if row else ""
+            if label in ("accuracy", "macro avg", "weighted avg") and support < len(row):
+                count = parse_count(row[support])
+                if count:
+                    found.append(Evidence("n_test", count, table.page, table.row_snippet(row), "table", 1.0,
+                                          reason="the support of the classification report of the test evaluation"))
+                    break
+        return found
+    count_columns = [j for j, h in enumerate(header) if _COUNT_HEADER.search(h)]
+    for row in table.rows:
+        if not row or not _SPLIT_ROW.match(row[0].strip()):
+            continue
+        label = row[0].strip().lower()
+        numeric = [j for j in range(1, len(row)) if parse_count(row[j]) is not None]
+        column = next((j for j in count_columns if j in numeric), None)
+        if column is None and len(numeric) == 1:
+            column = numeric[0]
+        if column is None:
+            continue
+        count = parse_count(row[column])
+        feature = "n_samples" if label == "total" else _SPLIT_WORDS[label.split()[0]]
+        found.append(Evidence(feature, count, table.page, table.row_snippet(row), "table", 2.5))
+    return found
+
+
+# ---------------------------------------------------------------------------- resolution
+def _provenance(evidence: Evidence, source_url: Optional[str], confidence: float) -> Provenance:
+    return Provenance(method=evidence.method, page=evidence.page, snippet=evidence.snippet,
+                      source_url=source_url, confidence=confidence)
+
+
+def missing(status: str, reason: str, method: str, source_url: Optional[str] = None) -> FeatureField:
+    return FeatureField.missing(status, Provenance(method=method, source_url=source_url, confidence=1.0), reason)
+
+
+# Features whose conflicts have a documented tie-break: the clearly stronger statement wins (an
+# image size the text says images were resized to, over the size they were captured at; a
+# conversion to grayscale over the RGB it converts from; an augmentation stated for training over
+# a remark that evaluation data are not augmented).
+_TIE_BREAK = {"width", "height", "channels", "augmentation", "pretrained"}
+
+
+def resolve(feature: str, evidence: list[Evidence], *, method: str, source_url: Optional[str] = None) -> FeatureField:
+    values = [e for e in evidence if e.feature == feature and e.value is not None]
+    if not values:
+        return missing("not_reported", "not stated in the paper", method, source_url)
+    support: dict[object, float] = defaultdict(float)
+    first: dict[object, Evidence] = {}
+    for e in values:
+        support[e.value] += e.weight
+        if e.value not in first or e.weight > first[e.value].weight:
+            first[e.value] = e
+    ranked = sorted(support, key=lambda v: -support[v])
+    best = ranked[0]
+    if len(ranked) > 1:
+        runner_up = support[ranked[1]]
+        if not (feature in _TIE_BREAK and support[best] >= 1.5 * runner_up):
+            listed = ", ".join(f"{v} ({first[v].method} p.{first[v].page})" for v in ranked[:4])
+            return missing("ambiguous", f"the paper states conflicting values: {listed}", method, source_url)
+    chosen = first[best]
+    confidence = min(1.0, 0.6 + 0.15 * support[best]) if len(ranked) == 1 else 0.6
+    provenance = _provenance(chosen, source_url, round(confidence, 2))
+    if chosen.reason and chosen.method != "derived" and feature in ("n_test", "n_train", "n_val", "n_samples") \
+            and "support" in chosen.reason:
+        return FeatureField.derived(best, provenance, chosen.reason)
+    return FeatureField.reported(best, provenance, chosen.reason)
+
+
+def derive_split_counts(fields: dict[str, FeatureField], evidence: list[Evidence],
+                        source_url: Optional[str]) -> None:
+    """Fill split sizes a paper gives only as a share of a stated total (1380 x 80% = 1104), and
+    a total it gives only as split sizes (546 + 78 + 156 = 780). Mutates `fields`."""
+    splits = ("n_train", "n_val", "n_test")
+    total_field = fields.get("n_samples")
+    if total_field is not None and total_field.has_value:
+        total = int(total_field.value)
+        for feature in splits:
+            if fields[feature].has_value or fields[feature].status == "ambiguous":
+                continue
+            shares = {round(e.ratio, 4) for e in evidence if e.feature == feature and e.ratio is not None}
+            if len(shares) != 1:
+                continue
+            share = shares.pop()
+            count = total * share
+            if abs(count - round(count)) > 1e-6:
+                continue  # a ratio that does not divide the total exactly is not a stated count
+            source = next(e for e in evidence if e.feature == feature and e.ratio is not None)
+            provenance = Provenance(method="derived", page=source.page, snippet=source.snippet,
+                                    source_url=source_url, confidence=0.8)
+            fields[feature] = FeatureField.derived(int(round(count)), provenance,
+                                                   f"{total} x {share:.0%} = {int(round(count))}")
+        return
+    if total_field is not None and total_field.status == "ambiguous":
+        return
+    stated = [fields[f] for f in splits if fields[f].has_value]
+    if len(stated) == 3 or (len(stated) == 2 and not any(e.feature == "n_val" for e in evidence)
+                            and fields["n_val"].status == "not_reported" and _only_train_test(evidence)):
+        total = sum(int(f.value) for f in stated)
+        parts = " + ".join(str(int(f.value)) for f in stated)
+        provenance = Provenance(method="derived", page=stated[0].provenance.page,
+                                snippet=stated[0].provenance.snippet, source_url=source_url, confidence=0.8)
+        fields["n_samples"] = FeatureField.derived(total, provenance, f"sum of the stated split sizes {parts}")
+
+
+def _only_train_test(evidence: list[Evidence]) -> bool:
+    return any(e.feature == "n_train" for e in evidence) and any(e.feature == "n_test" for e in evidence)
+
+
+def paper_features(evidence: list[Evidence], *, method: str, source_url: Optional[str] = None) -> dict[str, FeatureField]:
+    """The paper-level value of every count and setting feature (domain, modality and the
+    per-model features are filled by the pipeline)."""
+    fields = {name: resolve(name, evidence, method=method, source_url=source_url)
+              for name in ("n_samples", "n_train", "n_test", "n_val", "k_fold", "width", "height", "channels",
+                           "n_classes")}
+    derive_split_counts(fields, evidence, source_url)
+    if fields["width"].has_value != fields["height"].has_value:
+        # One side of an image size without the other is a misreading; report neither.
+        for side in ("width", "height"):
+            fields[side] = missing("ambiguous", "only one side of the image size could be read", method, source_url)
+    return fields
+
+
+def model_feature(feature: str, model: str, evidence: list[Evidence], *, method: str,
+                  source_url: Optional[str] = None) -> FeatureField:
+    """A per-model feature (pretrained): statements naming this model, else the paper-level ones."""
+    key = gazetteers.model_of(model) or model.lower()
+    own = [e for e in evidence if e.feature == feature and e.model is not None
+           and (gazetteers.model_of(e.model) or e.model.lower()) == key]
+    general = [e for e in evidence if e.feature == feature and e.model is None]
+    return resolve(feature, own or general, method=method, source_url=source_url)
+
+
+def is_classical(model: str) -> bool:
+    """Classical ML (SVM, kNN, trees, logistic regression): pretraining does not apply."""
+    canonical = gazetteers.model_of(model)
+    if canonical == "Naive Bayes":
+        return True
+    if canonical is None:
+        family = normalize.guess_family(model)
+    else:
+        family = next((m.family for m in normalize.model_catalog() if m.name == canonical), "Other")
+    return family in CLASSICAL_FAMILIES and family != "Other"

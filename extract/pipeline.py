@@ -1,0 +1,531 @@
+"""From page text to KB records: `extract_document` (a PDF) and `extract_from_text` (an abstract).
+
+    pages -> prose (headings, captions and table lines set apart, sections tagged)
+          -> spaCy pipeline (sentences, abbreviations, MODEL/DATASET/METRIC/DOMAIN/MODALITY)
+          -> document context (the paper's own model, its dataset, its model labels)
+          -> results from tables (layout text, only on pages that look tabular) and sentences
+          -> features from statements -> one ExperimentRecord per model x dataset x setting
+
+Every experiment carries all 14 features, each a value or an explicit status, with provenance.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Optional
+
+from ..kb import FEATURES, ExperimentRecord, FeatureField, MeasurementRecord, Provenance
+from . import features as feat
+from . import gazetteers
+from .nlp import build_pipeline
+from .relations import (GENERIC_MODELS, DocumentContext, Result, SentenceView, find_label_models, merge_results,
+                        model_key, results_from_sentence, results_from_table)
+from .tables import CAPTION_RE, Table, find_tables, page_may_have_table
+
+if TYPE_CHECKING:
+    from .pdf import PdfDocument
+
+__all__ = ["DocumentResult", "build_pipeline", "extract_document", "extract_from_text"]
+
+
+@dataclass
+class DocumentResult:
+    title: Optional[str]
+    doi: Optional[str]
+    year: Optional[int]
+    experiments: list[ExperimentRecord]
+    warnings: list[str] = field(default_factory=list)
+    tables: int = 0  # tables read (for reporting)
+
+
+# ---------------------------------------------------------------------------- prose preparation
+_SECTION_WORDS = re.compile(
+    r"^(?P<name>abstract|introduction|related works?|literature (?:survey|review)|background|previous work|"
+    r"prior work|methods?|methodology|materials and methods|proposed (?:work|method|approach|model)|"
+    r"datasets?|data(?: description| collection| preparation)?|experiments?|experimental (?:setup|results)|"
+    r"results?(?: and (?:discussions?|analysis))?|results/discussions|evaluation|discussions?|"
+    r"conclusions?(?: and future works?)?|future (?:works?|directions|scope)|references|bibliography|"
+    r"acknowledge?ments?|appendix|supplementary|extended data|online content)\b", re.IGNORECASE)
+_NUMBERED_HEADING = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2}){0,3}|[IVX]{1,5}|[A-H])[.)]?\s+"
+                               r"(?P<title>[A-Z][\w ,:/&()'’+-]{2,80}?)\s*:?\s*$")
+_PLAIN_HEADING = re.compile(r"^\s*(?P<title>[A-Z][\w ,/&'’-]{2,60}?)\s*:?\s*$")
+_INLINE_ABSTRACT = re.compile(r"^\s*Abstract\s*[—:–.-]\s*", re.IGNORECASE)
+_FURNITURE = re.compile(r"^\s*(?:\d{1,4}|page \d+(?: of \d+)?|authorized licensed use limited to.*|"
+                        r".*downloaded on .* from ieee xplore.*)\s*$", re.IGNORECASE)
+_REVIEW = re.compile(r"\b(?:review|survey|overview|meta-analysis|state of the art)\b", re.IGNORECASE)
+_BULLET = re.compile(r"^\s*(?:[•▪◦●■–]|\(?[ivx]{1,4}\)|\d{1,2}\))\s")
+_NUMERIC_TOKEN = re.compile(r"^[(\[]?[-+]?\d+(?:[.,]\d+)?%?[)\],]?$")
+
+
+def _section_of(title: str, current: str, numbered: bool) -> str:
+    """The section a heading opens. An unknown heading opens a plain body section when it is
+    numbered (a new part of the paper), and continues the current one otherwise."""
+    match = _SECTION_WORDS.match(title.strip())
+    if not match:
+        if current == "references":
+            return current
+        return "body" if numbered or current == "abstract" else current
+    name = match.group("name").lower()
+    if name.startswith("abstract"):
+        return "abstract"
+    if re.match(r"related|literature|previous|prior", name):
+        return "related"
+    if name in ("references", "bibliography"):
+        return "references"
+    if name.startswith("future"):
+        return "future"
+    if name.startswith("conclusion"):
+        return "conclusion"
+    return "body"
+
+
+def _heading(line: str) -> Optional[tuple[str, bool]]:
+    """(title, numbered) when a line is a section heading."""
+    stripped = line.strip()
+    if not stripped or len(stripped.split()) > 9 or stripped.endswith((",", ";")):
+        return None
+    numbered = _NUMBERED_HEADING.match(stripped)
+    if numbered and not re.search(r"\d{3,}|[=%]", numbered.group("title")) \
+            and not numbered.group("title").rstrip().endswith("."):
+        return numbered.group("title"), True
+    plain = _PLAIN_HEADING.match(stripped)
+    if plain and _SECTION_WORDS.match(plain.group("title")) and len(stripped.split()) <= 5:
+        return plain.group("title"), False
+    return None
+
+
+def _tabular(line: str) -> bool:
+    """A table row (or an axis label) in plain text: at least half its tokens are numbers."""
+    tokens = line.split()
+    numeric = sum(bool(_NUMERIC_TOKEN.match(t)) for t in tokens)
+    return numeric >= 1 and numeric >= 0.5 * len(tokens)
+
+
+@dataclass
+class Prose:
+    text: str
+    page_starts: list[tuple[int, int]]      # (char offset, page number)
+    sections: list[tuple[int, str]]         # (char offset, section)
+
+    def page_at(self, offset: int) -> Optional[int]:
+        page = None
+        for start, number in self.page_starts:
+            if start > offset:
+                break
+            page = number
+        return page
+
+    def only_references(self, page: int) -> bool:
+        """Whether a page holds nothing but references (no point laying it out for tables)."""
+        bounds = [start for start, number in self.page_starts if number == page]
+        if not bounds:
+            return False
+        later = [start for start, number in self.page_starts if start > bounds[0]]
+        end = later[0] if later else len(self.text)
+        names = {self.section_at(bounds[0])} | {name for start, name in self.sections if bounds[0] <= start < end}
+        return names == {"references"}
+
+    def section_at(self, offset: int) -> str:
+        section = "body"
+        for start, name in self.sections:
+            if start > offset:
+                break
+            section = name
+        return section
+
+
+def prepare_prose(pages: Iterable[tuple[Optional[int], str]], first_section: str = "body") -> Prose:
+    """Join each page's lines into running text: line-break hyphens removed, headings and
+    captions set apart by blank lines, runs of table lines and page furniture left out, and the
+    section of every stretch recorded (abstract, related work, references, ...)."""
+    parts: list[str] = []
+    length = 0
+    page_starts: list[tuple[int, int]] = []
+    sections: list[tuple[int, str]] = [(0, first_section)]
+    section = first_section
+
+    def emit(piece: str) -> None:
+        nonlocal length
+        parts.append(piece)
+        length += len(piece)
+
+    for number, text in pages:
+        if number is not None:
+            page_starts.append((length, number))
+        lines = [line.rstrip() for line in text.splitlines()]
+        tabular = [_tabular(line) for line in lines]
+        for i, line in enumerate(lines):
+            if not line.strip() or _FURNITURE.match(line):
+                continue
+            if tabular[i] and ((i > 0 and tabular[i - 1]) or (i + 1 < len(lines) and tabular[i + 1])):
+                emit("\n\n")
+                continue
+            heading = _heading(line)
+            if heading is not None or CAPTION_RE.match(line):
+                if heading is not None:
+                    new_section = _section_of(*heading[:1], section, heading[1])
+                    if new_section != section:
+                        section = new_section
+                        sections.append((length, section))
+                emit("\n\n" + line.strip() + "\n\n")
+                continue
+            if _INLINE_ABSTRACT.match(line) and section != "abstract":
+                section = "abstract"
+                sections.append((length, section))
+            if _BULLET.match(line):
+                emit("\n\n")
+            line = " ".join(line.split())
+            if parts and parts[-1].endswith("-") and line[:1].islower() and len(parts[-1]) > 1 \
+                    and parts[-1][-2].islower():
+                parts[-1] = parts[-1][:-1]
+                length -= 1
+                emit(line)
+            else:
+                emit(("" if not parts or parts[-1].endswith("\n") else " ") + line)
+        emit("\n\n")
+    return Prose("".join(parts), page_starts, sections)
+
+
+# ---------------------------------------------------------------------------- document analysis
+@dataclass
+class Analysis:
+    sentences: list[SentenceView]
+    sections: list[str]
+    context: DocumentContext
+    keywords: list[tuple[str, str, int]]   # (DOMAIN|MODALITY, label, sentence) outside related work
+    datasets: Counter
+    mention_models: list[list[str]]        # per sentence: models named (surface)
+    surfaces: dict[str, Counter]           # model key -> surface forms
+    title_text: str = ""
+
+
+_CLEAN_SURFACE = re.compile(r"[\s.,;:]+$")
+
+
+def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
+    """Run the spaCy pipeline over the prose and gather what relation and feature extraction
+    need: sentences with their entities and sections, and the document context."""
+    nlp = build_pipeline()
+    with warnings.catch_warnings():
+        # scispacy warns on every text that defines no abbreviation.
+        warnings.filterwarnings("ignore", message=r"\[W036\]")
+        doc = nlp(prose.text)
+    sentences: list[SentenceView] = []
+    sections: list[str] = []
+    mention_models: list[list[str]] = []
+    surfaces: dict[str, Counter] = defaultdict(Counter)
+    keywords: list[tuple[str, str, int]] = []
+    datasets: Counter = Counter()
+    model_weight: Counter = Counter()
+    generic_weight: Counter = Counter()
+    sentence_models: list[list[tuple[int, str]]] = []
+    proposed_cue = False
+    title_key_text = (title or "").lower()
+    sents = list(doc.sents)
+    # Span.ents scans the whole document each time; bucket the entities by sentence once.
+    by_sentence: list[list] = [[] for _ in sents]
+    starts = [sent.start for sent in sents]
+    position = 0
+    for ent in doc.ents:
+        while position + 1 < len(starts) and starts[position + 1] <= ent.start:
+            position += 1
+        by_sentence[position].append(ent)
+    for index, sent in enumerate(sents):
+        text = sent.text
+        start = sent.start_char
+        section = prose.section_at(start)
+        page = prose.page_at(start)
+        entities = []
+        models_here: list[tuple[int, str]] = []
+        for ent in by_sentence[index]:
+            s, e = ent.start_char - start, ent.end_char - start
+            if ent.label_ == "MODEL":
+                surface = _CLEAN_SURFACE.sub("", ent.text)
+                entities.append((s, e, "MODEL", surface))
+                models_here.append((len(text[:s].split()), surface))
+            elif ent.label_ == "PROPOSED":
+                entities.append((s, e, "PROPOSED", "PROPOSED"))
+            elif ent.label_ == "METRIC":
+                entities.append((s, e, "METRIC", ent._.canonical))
+            elif ent.label_ == "DATASET":
+                entities.append((s, e, "DATASET", ent._.canonical))
+            else:
+                entities.append((s, e, ent.label_, ent._.canonical))
+        usable = section not in ("related", "references")
+        cited = bool(re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]|et al\.", text))
+        weight = 3 if section == "abstract" or index < 3 else 1
+        strong_cue = bool(re.search(r"\bpropos(?:e|ed|es|ing)\b|\(\s*ours\s*\)", text, re.IGNORECASE))
+        if usable:
+            # Keywords are counted off the text, not doc.ents: "chest X-ray" is a domain and
+            # holds a modality, and entities cannot overlap.
+            keywords.extend((kind, label, index) for _, _, kind, label in gazetteers.find_keyword_terms(text))
+            for s, e, label, value in entities:
+                if label == "DATASET" and not cited:
+                    datasets[value] += weight
+            if not cited:
+                for _, surface in models_here:
+                    key = model_key(surface)
+                    surfaces[key][surface] += 1
+                    bonus = 2 if strong_cue else 0
+                    if gazetteers.model_of(surface) in GENERIC_MODELS:
+                        generic_weight[key] += weight + bonus
+                    else:
+                        model_weight[key] += weight + bonus
+            proposed_cue = proposed_cue or strong_cue
+        sentences.append(SentenceView(text, entities, page, section in ("abstract", "conclusion"), index))
+        sections.append(section)
+        mention_models.append([m for _, m in models_here])
+        sentence_models.append(models_here if usable else [])
+    for surface_key in list(model_weight):
+        if surface_key in title_key_text.replace("-", "").replace(" ", ""):
+            model_weight[surface_key] += 3
+    context = DocumentContext()
+    context.sentence_texts = [s.text for s in sentences]
+    context.sentence_models = sentence_models
+    context.label_models = find_label_models(list(zip(context.sentence_texts, sentence_models)))
+    ranked = model_weight.most_common() or generic_weight.most_common()
+    if ranked:
+        key = ranked[0][0]
+        context.main_model = surfaces[key].most_common(1)[0][0]
+        total = sum(model_weight.values()) or sum(generic_weight.values())
+        context.single_model = ranked[0][1] >= 0.6 * total
+    context.proposed_cue = proposed_cue
+    if datasets:
+        name, count = datasets.most_common(1)[0]
+        context.dataset = name if count >= 2 else None
+    context.class_words = {w.lower().strip(",.;:()") for s in sentences
+                           if re.search(r"\bclass(?:es)?\b|\bcategor", s.text, re.IGNORECASE)
+                           for w in s.text.split() if len(w) > 1}
+    return Analysis(sentences, sections, context, keywords, datasets, mention_models, surfaces)
+
+
+def _sentence_results(analysis: Analysis, method: str) -> list[Result]:
+    results: list[Result] = []
+    recent: Optional[str] = None
+    recent_age = 99
+    for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
+        if section in ("related", "references"):
+            recent, recent_age = None, 99
+            continue
+        if sentence.text.startswith("\n") or _heading(sentence.text) is not None:
+            recent_age = 99 if not models else recent_age
+        cited = bool(re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]", sentence.text))
+        if not cited:
+            found = results_from_sentence(sentence, analysis.context, recent if recent_age <= 2 else None, method)
+            results.extend(found)
+        labels = [m for m in models] + [analysis.context.label_models[l] for l in analysis.context.label_models
+                                        if l in sentence.text.lower()]
+        if labels:
+            recent, recent_age = labels[-1], 0
+        else:
+            recent_age += 1
+    return results
+
+
+def _add_alias_entities(analysis: Analysis, table_models: Iterable[str] = ()) -> None:
+    """Mentions of the paper's model labels ("Model B achieved ...") and of models its tables
+    name but the catalogue does not ("we propose PneuNet") count as model mentions."""
+    names = {label: model for label, model in analysis.context.label_models.items()}
+    for model in table_models:
+        if gazetteers.model_of(model) is None and len(model) >= 3:
+            names.setdefault(model.lower(), model)
+    if not names:
+        return
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(l) for l in sorted(names, key=len, reverse=True))
+                         + r")(?![\w-])", re.IGNORECASE)
+    for sentence in analysis.sentences:
+        taken = [(s, e) for s, e, label, _ in sentence.entities if label == "MODEL"]
+        for match in pattern.finditer(sentence.text):
+            if any(s < match.end() and match.start() < e for s, e in taken):
+                continue
+            model = names[" ".join(match.group(1).split()).lower()]
+            sentence.entities.append((match.start(), match.end(), "ALIAS", model))
+        sentence.entities.sort()
+
+
+# ---------------------------------------------------------------------------- features
+def _feature_evidence(analysis: Analysis, tables: list[Table], method: str) -> list[feat.Evidence]:
+    evidence: list[feat.Evidence] = []
+    for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
+        if section in ("related", "references"):
+            continue
+        if re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]", sentence.text) and section != "body":
+            continue
+        evidence.extend(feat.sentence_evidence(sentence.text, sentence.page, models, method=method,
+                                               future=section == "future"))
+    for table in tables:
+        evidence.extend(feat.table_evidence(table))
+    return evidence
+
+
+def _label_feature(kind: str, dataset: Optional[str], analysis: Analysis, method: str,
+                   source_url: Optional[str]) -> FeatureField:
+    """Domain / modality: the catalogue row of the experiment's dataset when it has one, else
+    the label the paper's own keywords point to (mixed keywords -> ambiguous)."""
+    index = 0 if kind == "DOMAIN" else 1
+    if dataset and dataset in gazetteers.dataset_domains():
+        value = gazetteers.dataset_domains()[dataset][index]
+        if value:
+            provenance = Provenance(method="derived", source_url=source_url, confidence=0.9,
+                                    snippet=f"{dataset} (curated dataset catalogue)")
+            return FeatureField.derived(value, provenance, f"the catalogue's {kind.lower()} of {dataset}")
+    counts = Counter(label for k, label, _ in analysis.keywords if k == kind)
+    if not counts:
+        return feat.missing("not_reported", f"no {kind.lower()} named in the paper", method, source_url)
+    ranked = counts.most_common()
+    if len(ranked) > 1 and ranked[0][1] < 2 * ranked[1][1]:
+        listed = ", ".join(f"{label} ({n})" for label, n in ranked[:3])
+        return feat.missing("ambiguous", f"the paper names several: {listed}", method, source_url)
+    label = ranked[0][0]
+    sentence = next((analysis.sentences[i] for k, found, i in analysis.keywords if k == kind and found == label),
+                    None)
+    provenance = Provenance(method=method, page=sentence.page if sentence else None,
+                            snippet=sentence.text if sentence else label, source_url=source_url,
+                            confidence=round(min(1.0, 0.5 + 0.1 * ranked[0][1]), 2))
+    return FeatureField.reported(label, provenance, f"named {ranked[0][1]} times")
+
+
+def _experiment_features(group: list[Result], paper: dict[str, FeatureField], evidence: list[feat.Evidence],
+                         analysis: Analysis, method: str, source_url: Optional[str],
+                         proposed_keys: set[str]) -> dict[str, FeatureField]:
+    first = group[0]
+    fields = dict(paper)
+    fields["domain"] = _label_feature("DOMAIN", first.dataset, analysis, method, source_url)
+    fields["modality"] = _label_feature("MODALITY", first.dataset, analysis, method, source_url)
+    flag = next((r.flags.get("augmentation") for r in group if r.flags.get("augmentation")), None)
+    if flag is not None:
+        provenance = Provenance(method="table", page=first.page, snippet=first.snippet, source_url=source_url,
+                                confidence=0.9)
+        fields["augmentation"] = FeatureField.reported(flag, provenance, f"setting '{first.setting}'")
+    else:
+        fields["augmentation"] = feat.resolve("augmentation", evidence, method=method, source_url=source_url)
+    if feat.is_classical(first.model):
+        fields["pretrained"] = feat.missing("not_applicable", "a classical model is not pretrained", method,
+                                            source_url)
+    else:
+        fields["pretrained"] = feat.model_feature("pretrained", first.model, evidence, method=method,
+                                                  source_url=source_url)
+    proposed = first.model_key in proposed_keys
+    provenance = Provenance(method="derived", page=first.page, snippet=first.snippet, source_url=source_url,
+                            confidence=0.7)
+    reason = ("the paper presents this model as its own" if proposed else
+              "the paper proposes another model" if proposed_keys else "the paper compares models without "
+              "proposing one")
+    fields["is_proposed"] = FeatureField.derived("yes" if proposed else "no", provenance, reason)
+    return {name: fields[name] for name in FEATURES}
+
+
+def _proposed_keys(results: list[Result], analysis: Analysis) -> set[str]:
+    """The paper's own model: a row marked "(Ours)", a model the text calls proposed, or the one
+    model of a paper that says "our model"."""
+    marked = {r.model_key for r in results if r.proposed}
+    if marked:
+        return marked
+    context = analysis.context
+    if context.main_model and (context.proposed_cue or context.single_model and _our_model(analysis)):
+        return {model_key(context.main_model)}
+    return set()
+
+
+def _our_model(analysis: Analysis) -> bool:
+    return any(re.search(r"\bour\s+(?:\w+\s+){0,2}?(?:model|cnn|network|method|approach|system|algorithm)\b",
+                         s.text, re.IGNORECASE) for s in analysis.sentences)
+
+
+# ---------------------------------------------------------------------------- assembly
+def _experiments(results: list[Result], analysis: Analysis, evidence: list[feat.Evidence], method: str,
+                 source_url: Optional[str]) -> list[ExperimentRecord]:
+    paper = feat.paper_features(evidence, method=method, source_url=source_url)
+    proposed_keys = _proposed_keys(results, analysis)
+    groups: dict[tuple[str, str, Optional[str]], list[Result]] = {}
+    for result in results:
+        groups.setdefault((result.model_key, result.setting, result.dataset), []).append(result)
+    experiments = []
+    for (key, setting, dataset), group in groups.items():
+        surface = analysis.surfaces.get(key)
+        name = group[0].model
+        if surface and gazetteers.model_of(name) is not None and name in surface:
+            name = surface.most_common(1)[0][0]
+        measurements = []
+        seen: set[tuple[str, str]] = set()
+        for r in sorted(group, key=lambda r: -r.priority):
+            if (r.metric, r.split) in seen:
+                continue
+            seen.add((r.metric, r.split))
+            measurements.append(MeasurementRecord(
+                r.metric, r.value, Provenance(method=r.method, page=r.page, snippet=r.snippet, source_url=source_url,
+                                              confidence=r.confidence), r.split))
+        experiments.append(ExperimentRecord(
+            model=name, dataset=dataset,
+            features=_experiment_features(group, paper, evidence, analysis, method, source_url, proposed_keys),
+            measurements=measurements, setting=setting))
+    return experiments
+
+
+def _title(document: "PdfDocument") -> Optional[str]:
+    """The metadata title, else the first title-cased line of page 1."""
+    title = (document.metadata or {}).get("title")
+    if title:
+        return title
+    if not document.pages:
+        return None
+    plausible = []
+    for line in document.pages[0].text.splitlines()[:15]:
+        words = line.split()
+        if 3 <= len(words) <= 25 and sum(w[:1].isalpha() for w in words) >= 0.8 * len(words) \
+                and not re.search(r"@|https?:|doi|journal|vol\.|volume|issn|received|©|copyright", line, re.I):
+            plausible.append(words)
+    for words in plausible:
+        long_words = [w for w in words if len(w) >= 4]
+        if long_words and sum(w[:1].isupper() for w in long_words) >= 0.7 * len(long_words):
+            return " ".join(words)
+    return " ".join(plausible[0]) if plausible else None
+
+
+def _document_results(prose: Prose, tables: list[Table], title: Optional[str], method: str,
+                      source_url: Optional[str]) -> tuple[list[ExperimentRecord], list[str]]:
+    if title and _REVIEW.search(title):
+        return [], ["a review article: its results are quoted from other papers, so none are extracted"]
+    analysis = analyse(prose, title)
+    results = []
+    for table in tables:
+        results.extend(results_from_table(table, analysis.context))
+    _add_alias_entities(analysis, {r.model for r in results})
+    results.extend(_sentence_results(analysis, method))
+    merged = merge_results(results)
+    evidence = _feature_evidence(analysis, tables, method)
+    experiments = _experiments(merged, analysis, evidence, method, source_url)
+    warnings = []
+    if not experiments:
+        warnings.append("no classification results found in the text")
+    return experiments, warnings
+
+
+def extract_document(document: "PdfDocument") -> DocumentResult:
+    """Results and features of one PDF; provenance method "table" or "sentence", with page and snippet."""
+    title = _title(document)
+    prose = prepare_prose(((page.number, page.text) for page in document.pages))
+    tables: list[Table] = []
+    if not (title and _REVIEW.search(title)):
+        for page in document.pages:
+            if page_may_have_table(page.text) and not prose.only_references(page.number):
+                tables.extend(find_tables(page.layout(), page.number))
+    source_url = None
+    experiments, warnings = _document_results(prose, tables, title, "sentence", source_url)
+    metadata = document.metadata or {}
+    doi = metadata.get("doi")
+    if not doi:
+        from .pdf import find_doi
+        doi = find_doi(" ".join(page.text for page in document.pages[:2]))
+    return DocumentResult(title=title, doi=doi, year=metadata.get("year"), experiments=experiments,
+                          warnings=warnings, tables=len(tables))
+
+
+def extract_from_text(text: str, *, source_url: Optional[str] = None) -> DocumentResult:
+    """Results and features of an abstract (OpenAlex): provenance method "openalex", no page."""
+    prose = prepare_prose([(None, text)], first_section="abstract")
+    experiments, warnings = _document_results(prose, [], None, "openalex", source_url)
+    return DocumentResult(title=None, doi=None, year=None, experiments=experiments, warnings=warnings)

@@ -1,0 +1,139 @@
+"""Features from what a paper states: values with provenance, explicit statuses otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from medicalrec.extract.features import paper_features, sentence_evidence, table_evidence
+from medicalrec.extract.pipeline import extract_from_text
+from medicalrec.extract.tables import Table
+
+
+def features_of(*sentences: str) -> dict:
+    evidence = [e for i, s in enumerate(sentences) for e in sentence_evidence(s, page=i + 1)]
+    return paper_features(evidence, method="sentence")
+
+
+def value(fields: dict, name: str):
+    return fields[name].value if fields[name].has_value else fields[name].status
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The dataset comprises a total of 10,015 images of pigmented lesions.", 10015),
+    ("This dataset comprises 5,856 manually evaluated chest X-ray images.", 5856),
+    ("The HAM10000 dataset contains 10,015 dermoscopic images in 7 diagnostic classes.", 10015),
+])
+def test_sample_counts(sentence, expected):
+    fields = features_of(sentence)
+    assert value(fields, "n_samples") == expected
+    assert fields["n_samples"].status == "reported"
+    assert fields["n_samples"].provenance.page == 1 and f"{expected:,}" in fields["n_samples"].provenance.snippet
+
+
+def test_a_class_count_is_not_the_dataset_size():
+    assert value(features_of("It contains 155 files in the brain tumor category and 98 files in the other."),
+                 "n_samples") == "not_reported"
+
+
+def test_split_sizes_stated_and_a_total_derived_from_them():
+    fields = features_of("The training set of 546 images is used for fitting.",
+                         "We used 78 images for validation and 156 images for testing.")
+    assert (value(fields, "n_train"), value(fields, "n_val"), value(fields, "n_test")) == (546, 78, 156)
+    assert fields["n_samples"].status == "derived" and fields["n_samples"].value == 780
+    assert "546 + 78 + 156" in fields["n_samples"].reason
+
+
+def test_split_counts_derived_from_a_ratio_and_a_stated_total():
+    fields = features_of("The dataset consists of 1380 images.",
+                         "We used 80% of the images for training and 20% for testing.")
+    assert fields["n_train"].status == "derived" and fields["n_train"].value == 1104
+    assert fields["n_test"].value == 276 and "1380 x 20% = 276" in fields["n_test"].reason
+    assert fields["n_train"].provenance.method == "derived"
+
+
+def test_a_ratio_without_a_total_gives_no_count():
+    fields = features_of("The dataset is divided into 70% for training, 15% for testing, and 15% for validation.")
+    assert fields["n_train"].status == "not_reported" and fields["n_samples"].status == "not_reported"
+
+
+def test_k_fold_only_when_cross_validation_evaluates():
+    assert value(features_of("Results are averaged over 5-fold cross-validation."), "k_fold") == 5
+    assert value(features_of("We validate the algorithm using nine-fold cross-validation."), "k_fold") == 9
+    tuning = "Hyperparameters are chosen by grid search using 5-fold cross-validation on the training set."
+    assert value(features_of(tuning), "k_fold") == "not_reported"
+
+
+def test_image_size_resized_to_wins_over_the_original_size():
+    fields = features_of("The images were modified from the initial resolution of 1024×1024 pixels to a reduced "
+                         "size of 224×224 pixels.")
+    assert (value(fields, "width"), value(fields, "height")) == (224, 224)
+    assert value(features_of("Images were resized from 600×450 to 299 x 299 RGB."), "width") == 299
+    assert value(features_of("Each 3x3 kernel has stride 1."), "width") == "not_reported"
+
+
+def test_channels():
+    assert value(features_of("The network accepts 1 × 28 × 28 images."), "channels") == 1
+    assert value(features_of("The 3-channel images were resized."), "channels") == 3
+    converted = features_of("Converting them to grayscale reduces the data size from three channels (RGB) to one.")
+    assert value(converted, "channels") == 1
+
+
+def test_number_of_classes_and_conflicts_are_ambiguous():
+    assert value(features_of("MRI images are classified into five classes: AD, CN, EMCI, LMCI and MCI."),
+                 "n_classes") == 5
+    assert value(features_of("This is a binary classification task."), "n_classes") == 2
+    conflicting = features_of("The X-rays are categorised into three classes: normal, bacterial and viral.",
+                              "We trained with binary cross-entropy loss.")
+    assert conflicting["n_classes"].status == "ambiguous"
+    assert "3" in conflicting["n_classes"].reason and "2" in conflicting["n_classes"].reason
+    assert value(features_of("The network was pretrained on 1,000 ImageNet classes."), "n_classes") == "not_reported"
+
+
+def test_augmentation_and_pretraining_statements():
+    found = sentence_evidence("Data augmentation techniques will be applied in future work.", 5)
+    assert [(e.feature, e.value) for e in found] == [("augmentation", "no")]
+    found = sentence_evidence("No data augmentation was applied, and all networks were trained from scratch.", 2)
+    assert {(e.feature, e.value) for e in found} == {("augmentation", "no"), ("pretrained", "no")}
+    found = sentence_evidence("The second model used MobileNetV2 pretrained on ImageNet.", 3, ["MobileNetV2"])
+    assert [(e.feature, e.value, e.model) for e in found] == [("pretrained", "yes", "MobileNetV2")]
+    found = sentence_evidence("No augmentation is performed for the validation and testing datasets.", 3)
+    assert [(e.feature, e.value) for e in found] == [("augmentation", "yes")]
+
+
+def test_split_tables_and_classification_report_support():
+    split_table = Table(3, "Table 1: BreastMNIST split sizes", ["Split", "Total", "Benign", "Malignant"],
+                        [["Train", "546", "147", "399"], ["Val", "78", "21", "57"], ["Test", "156", "42", "114"]])
+    found = {(e.feature, e.value, e.method) for e in table_evidence(split_table)}
+    assert found == {("n_train", 546, "table"), ("n_val", 78, "table"), ("n_test", 156, "table")}
+    report = Table(6, None, ["", "precision", "recall", "f1-score", "support"],
+                   [["0", "0.96", "0.92", "0.94", "234"], ["accuracy", "", "", "0.95", "624"]])
+    (evidence,) = table_evidence(report)
+    assert (evidence.feature, evidence.value) == ("n_test", 624)
+
+
+def test_every_experiment_carries_all_14_features_with_provenance():
+    result = extract_from_text(
+        "We propose a ResNet-50 classifier for skin lesions in dermoscopy images of the HAM10000 dataset. "
+        "The images were resized to 224×224 pixels. The network was pretrained on ImageNet. "
+        "ResNet-50 achieved an accuracy of 91.2%, while an SVM reached an accuracy of 80.4%.",
+        source_url="https://openalex.org/W1")
+    from medicalrec.kb import FEATURES
+
+    assert {e.model for e in result.experiments} == {"ResNet-50", "SVM"}
+    for experiment in result.experiments:
+        assert set(experiment.features) == set(FEATURES)
+        for name, field in experiment.features.items():
+            assert field.provenance.method in ("openalex", "derived"), name
+            assert field.provenance.page is None
+            assert field.provenance.source_url == "https://openalex.org/W1"
+            assert field.has_value or field.reason, name
+        for measurement in experiment.measurements:
+            assert measurement.provenance.method == "openalex" and measurement.provenance.page is None
+    by_model = {e.model: e.features for e in result.experiments}
+    assert by_model["ResNet-50"]["is_proposed"].value == "yes" and by_model["SVM"]["is_proposed"].value == "no"
+    assert by_model["ResNet-50"]["pretrained"].value == "yes"
+    assert by_model["SVM"]["pretrained"].status == "not_applicable"
+    assert by_model["ResNet-50"]["domain"].value == "Skin Cancer Classification"
+    assert by_model["ResNet-50"]["domain"].status == "derived"  # from the HAM10000 catalogue row
+    assert by_model["ResNet-50"]["width"].value == 224
+    assert by_model["SVM"]["n_samples"].status == "not_reported"
