@@ -10,9 +10,11 @@ Runs read_pdf + extract_document on the PDF of every fixtures/gold/<stem>.json (
   parenthetical settings stripped, as the KB does), else the catalogue model the name starts
   with ("ResNet-style CNN (w/ aug)" -> ResNet). Matching is greedy and one-to-one, closest
   values first. A predicted name is "<model> (<setting>)" when the experiment has a setting.
-- per-feature accuracy. The paper-level value of a feature is the most common value among the
-  paper's experiments that have one (missing when none has); `is_proposed` is "yes" when any
-  experiment is the paper's own model. A gold null is matched only by a missing prediction.
+- per-feature accuracy, on the paper-level features the pipeline reports (`DocumentResult.features`,
+  all 14, also for a paper without results): the most common value among the paper's experiments
+  (ties to the paper's own model), `is_proposed` "yes" when any experiment is the paper's own model;
+  without experiments, what the paper's statements give. (A result without `features` falls back
+  to the same majority over its experiments.) A gold null is matched only by a missing prediction.
 
 Usage: python bench/extract_quality.py [--split tuning|holdout|all] [--json] [--verbose]
 """
@@ -94,6 +96,10 @@ def match_tuples(predicted: list[dict], gold: list[dict], matcher: ModelMatcher)
 def paper_features(result) -> dict:
     from medicalrec.kb import FEATURES
 
+    if getattr(result, "features", None):
+        # The pipeline's own paper-level features (present even when it found no results).
+        return {name: result.features[name].value if result.features[name].has_value else None
+                for name in FEATURES}
     values = {}
     for name in FEATURES:
         found = [e.features[name].value for e in result.experiments

@@ -65,8 +65,17 @@ _TOTAL_PATTERNS = (
                 rf"(?:dataset|database|collection|corpus|set)\s+(?:of|with|containing|comprising)\s+{_N}\s+"
                 rf"{_FILLER}{_NOUN}{_NOT_TOTAL}", re.I), 2.0),
     (re.compile(rf"(?:comprises?|comprising|consists? of|consisting of|contains?|containing|composed of|"
-                rf"made up of|includes a total of)\s+{_N}\s+{_FILLER}{_NOUN}{_NOT_TOTAL}", re.I), 1.5),
+                rf"made up of|includes?)\s+{_N}\s+{_FILLER}{_NOUN}{_NOT_TOTAL}", re.I), 1.5),
+    (re.compile(rf"(?:dataset|database|collection)\s+(?:used\s+)?(?:has|had|holds|provides)\s+{_N}\s+{_FILLER}{_NOUN}"
+                rf"{_NOT_TOTAL}", re.I), 1.5),
+    (re.compile(rf"\bthere (?:are|were) {_N}\s+{_FILLER}{_NOUN} in (?:the|this|our)\s+(?:[\w-]+\s+){{0,3}}?"
+                rf"(?:dataset|database|collection)", re.I), 1.5),
+    (re.compile(rf"\bwe (?:collected|gathered|acquired|obtained|used)\s+(?:a total of\s+)?{_N}\s+{_FILLER}{_NOUN}"
+                rf"\b{_NOT_TOTAL}(?!\s+(?:for|in|as)\s+(?:the\s+)?(?:train|test|val))", re.I), 1.0),
 )
+# "the training set contains 2870 images" is a split's size, not the dataset's.
+_SPLIT_BEFORE = re.compile(r"\b(?:train(?:ing)?|test(?:ing)?|val(?:idation)?)\s+(?:set|data|split|subset|"
+                           r"partition|folder)s?\s*(?:\w+\s+)?$", re.I)
 _SPLIT_WORDS = {"train": "n_train", "training": "n_train", "test": "n_test", "testing": "n_test",
                 "validation": "n_val", "val": "n_val", "validating": "n_val"}
 _SPLIT = r"(training|train|testing|test|validation|val)"
@@ -80,10 +89,16 @@ _SPLIT_COUNT_PATTERNS = (
 )
 _RATIO = re.compile(rf"(\d{{1,2}}(?:\.\d)?)\s?%\s*(?:of\s+(?:the\s+)?(?:data|images|dataset|samples)\s+)?"
                     rf"(?:(?:was|were|is|are)\s+)?(?:used\s+)?(?:for|as|to)?\s*(?:the\s+)?{_SPLIT}", re.I)
+# "training (70%), validation (15%) and test (15%)"
+_RATIO_AFTER = re.compile(rf"\b{_SPLIT}(?:\s+(?:set|data|split))?\s*\(\s*(\d{{1,2}}(?:\.\d)?)\s?%\s*\)", re.I)
 _KFOLD = re.compile(rf"\b{_N}[- ]fold\s+(?:stratified\s+)?cross[- ]?validation|\bk[- ]fold cross[- ]?validation"
                     rf"[^.]{{0,30}}?\bk\s?=\s?(\d+)|cross[- ]?validation\s+(?:with|using)\s+{_N}\s+folds", re.I)
-_SIZE = re.compile(r"(?<![\d.])(\d{2,4})\s{0,2}(?:×|x|X|\*)\s{0,2}(\d{2,4})(?:\s{0,2}(?:×|x|X)\s{0,2}([13]))?(?![\d.])")
-_SIZE_CHW = re.compile(r"(?<![\d.])([13])\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})(?![\d.])")
+# A size may end a sentence ("resized to 224x224."): a full stop is not a decimal point.
+_SIZE = re.compile(r"(?<![\d.])(\d{2,4})\s{0,2}(?:×|x|X|\*|\s(?:by)\s)\s{0,2}(\d{2,4})"
+                   r"(?:\s{0,2}(?:×|x|X)\s{0,2}([13]))?(?!\d|\.\d)")
+_SIZE_CHW = re.compile(r"(?<![\d.])([13])\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})(?!\d|\.\d)")
+# A Keras-style input shape: "(224, 224, 3)".
+_SIZE_TUPLE = re.compile(r"\(\s*(?:None\s*,\s*)?(\d{2,4})\s*,\s*(\d{2,4})\s*,\s*([13])\s*\)")
 _SIZE_GOOD = re.compile(r"resiz|input|rescal|reduc|downsampl|down-sampl|fed|fixed size|image size|dimension|"
                         r"pixels|resolution of|size of|shape", re.I)
 _SIZE_BAD = re.compile(r"original|initial|raw resolution|native|kernel|filter|stride|pool|patch|window|conv", re.I)
@@ -117,6 +132,8 @@ def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = ()
     if not imagenet:
         for pattern, weight in _TOTAL_PATTERNS:
             for match in pattern.finditer(text):
+                if _SPLIT_BEFORE.search(text[max(0, match.start() - 30):match.start()]):
+                    continue
                 count = _count(match.group(1))
                 if count is not None and count >= 20:
                     add("n_samples", count, match, weight)
@@ -131,6 +148,9 @@ def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = ()
         for match in _RATIO.finditer(text):
             share = float(match.group(1)) / 100.0
             add(_SPLIT_WORDS[match.group(2).lower()], None, match, 1.0, ratio=share)
+        for match in _RATIO_AFTER.finditer(text):
+            share = float(match.group(2)) / 100.0
+            add(_SPLIT_WORDS[match.group(1).lower()], None, match, 1.0, ratio=share)
     if not _TUNING_CONTEXT.search(text):
         for match in _KFOLD.finditer(text):
             token = next(g for g in match.groups() if g)
@@ -188,6 +208,14 @@ def _size_evidence(text: str, page: Optional[int], method: str) -> list[Evidence
         spans.append((match.start(), match.end()))
         snippet = _snippet(text, match.start(), match.end())
         if height >= 16 and width >= 16:
+            found += [Evidence("width", width, page, snippet, method, 2.0),
+                      Evidence("height", height, page, snippet, method, 2.0),
+                      Evidence("channels", channels, page, snippet, method, 2.0)]
+    for match in _SIZE_TUPLE.finditer(text):
+        height, width, channels = int(match.group(1)), int(match.group(2)), int(match.group(3))
+        spans.append((match.start(), match.end()))
+        if height >= 16 and width >= 16 and re.search(r"shape|input|size|dimension", text[:match.start()][-40:], re.I):
+            snippet = _snippet(text, match.start(), match.end())
             found += [Evidence("width", width, page, snippet, method, 2.0),
                       Evidence("height", height, page, snippet, method, 2.0),
                       Evidence("channels", channels, page, snippet, method, 2.0)]

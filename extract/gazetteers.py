@@ -89,6 +89,23 @@ PROPOSED_PATTERN = re.compile(
     re.IGNORECASE,
 )
 
+# Cues that the paper puts forward a model of its own. Explicit ones name it as proposed, novel or
+# ours; the weaker ones ("our model", "we developed a ...", "this study presents") also fit a
+# paper that compares standard models, so they count only when one model dominates the paper.
+_OWN_THING = r"(?:model|method|approach|network|architecture|framework|system|pipeline|cnn|classifier|technique|" \
+             r"algorithm)s?"
+_THIS_PAPER = r"\b(?:this|the present|the current|our)\s+(?:paper|study|work|article|research|report|project)\s+"
+EXPLICIT_OWN_MODEL = re.compile(
+    rf"\bpropos(?:e|ed|es|ing)\b|\(\s*ours\s*\)|\bnovel\s+(?:[\w-]+\s+){{0,3}}?{_OWN_THING}\b"
+    rf"|{_THIS_PAPER}(?:introduces|proposes|puts forward)\b",
+    re.IGNORECASE)
+IMPLICIT_OWN_MODEL = re.compile(
+    rf"\bour\s+(?:[\w-]+\s+){{0,2}}?{_OWN_THING}\b"
+    rf"|{_THIS_PAPER}(?:presents|describes|develops|demonstrates)\b"
+    rf"|\bwe\s+(?:have\s+)?(?:develop|developed|design|designed|build|built|construct|constructed|implement|"
+    rf"implemented|introduce|introduced|present|presented|train|trained)\s+(?:a|an|our|the)\b",
+    re.IGNORECASE)
+
 # Architecture variants the catalogue need not list one by one ("ResNet-26", "EfficientNet-B6").
 ARCHITECTURE_PATTERNS: tuple[str, ...] = (
     r"(?:Wide\s?)?ResNe[Xx]?t?[- ]?\d{2,3}(?:[- ]?[vV]\d)?(?:[- ]\d+x\d+d)?",
@@ -108,8 +125,114 @@ ARCHITECTURE_PATTERNS: tuple[str, ...] = (
     r"U-?Net(?:\+\+)?",
     r"AlexNet|GoogLeNet|SqueezeNet|ShuffleNet(?:[- ]?[vV]2)?|NASNet(?:[- ]?(?:Mobile|Large))?|DarkNet[- ]?\d*",
     r"CapsNet|Capsule\s+Network",
-    r"(?:Graph\s+Convolutional\s+Network|GCN)",
+    r"Graph\s+(?:Convolutional\s+|Attention\s+)?(?:Neural\s+)?Networks?|GCNN?|GNN",
 )
+
+# Names the catalogue cannot know ("Multi-output CNN", "Delaunay GCN", "PneuNet"): a head word
+# that names an architecture, after one to three modifiers that start with a capital or a digit.
+# The extractor keeps such a name as the paper writes it; the KB reports it as unmatched.
+_NAME_HEAD = r"(?:CNN|GCN|GNN|DNN|RNN|CapsNet|Net|Network|Transformer|Model|Classifier)"
+_NAME_MODIFIER = r"(?:[A-Z][A-Za-z0-9]*|\d+[A-Za-z]+)(?:[-/][A-Za-z0-9]+)*"
+_NAMED_PHRASE = re.compile(rf"(?<![\w-])(?:{_NAME_MODIFIER}[ -]){{1,4}}{_NAME_HEAD}(?![\w-])")
+# One coined word ending in "Net" ("PneuNet", "DRNet-2").
+_COINED_NET = re.compile(r"(?<![\w-])[A-Z][A-Za-z0-9]*[a-z0-9]Net(?:-?(?:[vV]?\d{1,3}|[A-Z]\d?))?(?![\w-])")
+# Heads that only make a name after an acronym or coined word ("CNN-SVM Classifier", not
+# "Classification Model").
+_WEAK_HEADS = frozenset({"model", "classifier", "network", "net"})
+_ARCHITECTURE_HEADS = frozenset({"cnn", "gcn", "gnn", "dnn", "rnn", "capsnet", "net"})
+# Words that describe a model rather than name it, and words that capitalise a heading or a
+# sentence start: a phrase made only of these is not a name ("Deep CNN", "Proposed Model",
+# "Brain Tumor Classification Model").
+GENERIC_NAME_WORDS = frozenset("""
+a an the our their its this that these those each every both all any other another same such some
+in on of for with by from to as at and or using based via we they it here then after before finally moreover
+however thus hence also while when where which is are was were be
+proposed suggested presented novel new custom simple basic baseline base standard traditional conventional
+classical classic vanilla deep deeper shallow lightweight light small large big tiny final best better trained
+pretrained pre-trained fine-tuned finetuned modified improved optimized optimised enhanced existing original
+overall single multiple multi two three four five first second third neural convolutional artificial
+learning machine fully connected hybrid ensemble resulting above following previous latter former
+initial used selected chosen full complete entire combined individual end-to-end sequential functional
+classification detection segmentation prediction diagnosis recognition screening identification analysis
+image images imaging medical clinical disease diseases cancer tumor tumour tumors tumours lesion lesions brain
+skin chest lung breast retinal eye heart x-ray mri ct ultrasound automatic automated efficient robust accurate
+explainable interpretable attention transfer table fig figure section eq equation algorithm step stage
+model models network networks classifier classifiers architecture framework system approach method
+keras pytorch tensorflow sklearn scikit-learn matlab feature features layer layers dense residual recurrent
+graph generative adversarial
+""".split())
+
+
+def named_model(phrase: str, mid_sentence: bool = False) -> Optional[str]:
+    """The model name a phrase spells, trimmed of leading descriptors ("The Multi-output CNN
+    Model" -> "Multi-output CNN"), or None when it only describes a model ("Deep CNN", "VGG16
+    model": a catalogue model plus a generic head keeps the catalogue name). `mid_sentence`: the
+    phrase follows a lower-case word, so its capitals are not a heading's or a sentence start's."""
+    words = phrase.split()
+    while len(words) > 1 and words[-1].lower() in _WEAK_HEADS and words[-2].split("-")[-1].lower() \
+            in _ARCHITECTURE_HEADS | {"transformer"}:
+        words = words[:-1]
+    while words and words[0].lower() in GENERIC_NAME_WORDS:
+        words = words[1:]
+    if not words:
+        return None
+    name = " ".join(words)
+    if model_of(name) is not None:
+        return name if len(words) > 1 else None  # one catalogue word: the ruler has it already
+    if len(words) > 1:
+        modifiers, head = words[:-1], words[-1].lower()
+    elif _COINED_NET.fullmatch(words[0]):
+        modifiers, head = words, ""
+    else:
+        hyphenated = re.fullmatch(rf"(.+)-({_NAME_HEAD})", words[0])  # "Twin-CNN"
+        if not hyphenated:
+            return None
+        modifiers, head = [hyphenated.group(1)], hyphenated.group(2).lower()
+    if all(w.lower() in GENERIC_NAME_WORDS for w in modifiers):
+        return None
+    if any(w.lower() in _FUNCTION_WORDS or metric_of(w) or model_of(w) is not None for w in modifiers[1:]) \
+            or (head and (metric_of(modifiers[0]) or model_of(modifiers[0]) is not None)):
+        return None  # "VGG19 CNN" is the catalogue's VGG-19; "Detection Using CNN" is a title
+    if head in _WEAK_HEADS and not any(_name_like(w) for w in modifiers) \
+            and not (mid_sentence and head in ("network", "net")):
+        # "Classification Model" is a heading; a capitalised "Siamese Network" in running text
+        # is a name.
+        return None
+    if dataset_of(name) is not None or name.lower() in _NOT_MODELS:
+        return None
+    return name
+
+
+_FUNCTION_WORDS = frozenset({"a", "an", "the", "in", "on", "of", "for", "with", "by", "from", "to", "as", "at", "and",
+                             "or", "using", "based", "via", "is", "are", "was", "were", "vs", "versus"})
+_NOT_MODELS = frozenset({"imagenet", "wordnet", "pubmed", "medline"})
+
+
+def _name_like(word: str) -> bool:
+    """An acronym, a coined word with inner capitals or digits ("GCN", "DenseNet", "3D", "V2")."""
+    core = word.strip("()-/")
+    return bool(re.search(r"[A-Z].*[A-Z]|\d", core)) and word.lower() not in GENERIC_NAME_WORDS
+
+
+def find_named_models(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, name) of every model name the catalogue may not know ("Multi-output CNN")."""
+    found = []
+    for regex in (_NAMED_PHRASE, _COINED_NET):
+        for match in regex.finditer(text):
+            mid_sentence = bool(re.search(r"[a-z,] $", text[max(0, match.start() - 2):match.start()]))
+            name = named_model(match.group(), mid_sentence)
+            if name is None:
+                continue
+            start = match.start() + match.group().index(name.split()[0])
+            found.append((start, start + len(name), name))
+    found.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+    kept: list[tuple[int, int, str]] = []
+    for span in found:
+        if kept and span[0] < kept[-1][1]:
+            continue
+        kept.append(span)
+    return kept
+
 
 # Words that name people, not models: results attributed to them are readers' scores.
 HUMAN_READERS = re.compile(r"\b(?:dermatologists?|radiologists?|clinicians?|experts?|physicians?|"

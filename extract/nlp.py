@@ -15,6 +15,7 @@ metric, domain or modality label it stands for (the surface text when the catalo
 
 from __future__ import annotations
 
+import re
 import warnings
 from functools import lru_cache
 
@@ -66,7 +67,8 @@ def make_architecture_entities(nlp: Language, name: str) -> "ArchitectureEntitie
 
 
 class ArchitectureEntities:
-    """Model names by pattern (ResNet-\\d+, EfficientNet-B\\d, hybrids) and PROPOSED phrases."""
+    """Model names by pattern (ResNet-\\d+, EfficientNet-B\\d, hybrids), names the catalogue does
+    not know ("Multi-output CNN", "PneuNet") and PROPOSED phrases."""
 
     def __call__(self, doc: Doc) -> Doc:
         spans = []
@@ -78,8 +80,27 @@ class ArchitectureEntities:
             span = doc.char_span(match.start(), match.end(), label="PROPOSED", alignment_mode="expand")
             if span is not None:
                 spans.append(span)
+        spans.extend(_named_model_spans(doc))
         _add_spans(doc, spans)
         return doc
+
+
+def _named_model_spans(doc: Doc) -> list[Span]:
+    """Names the catalogue does not know ("Multi-output CNN"), kept as written: each name found
+    once is a MODEL wherever it recurs, whatever its case ("our multi-output CNN")."""
+    names = {name for _, _, name in gazetteers.find_named_models(doc.text) if gazetteers.model_of(name) is None}
+    if not names:
+        return []
+    by_lower = {name.lower(): name for name in names}
+    pattern = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+                         + r")(?![\w-])", re.IGNORECASE)
+    spans = []
+    for match in pattern.finditer(doc.text):
+        name = by_lower.get(match.group().lower(), match.group())
+        span = doc.char_span(match.start(), match.end(), label="MODEL", kb_id=name, alignment_mode="expand")
+        if span is not None:
+            spans.append(span)
+    return spans
 
 
 @Language.factory("keyword_entities")

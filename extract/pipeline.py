@@ -5,8 +5,10 @@
           -> document context (the paper's own model, its dataset, its model labels)
           -> results from tables (layout text, only on pages that look tabular) and sentences
           -> features from statements -> one ExperimentRecord per model x dataset x setting
+          -> the paper-level features of its main setting (`DocumentResult.features`)
 
-Every experiment carries all 14 features, each a value or an explicit status, with provenance.
+Every experiment carries all 14 features, each a value or an explicit status, with provenance; so
+does the paper itself, also when it yields no results (a review gets `not_applicable` throughout).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from ..kb import FEATURES, ExperimentRecord, FeatureField, MeasurementRecord, Provenance
+from ..kb.normalize import name_key
 from . import features as feat
 from . import gazetteers
 from .nlp import build_pipeline
-from .relations import (GENERIC_MODELS, DocumentContext, Result, SentenceView, find_label_models, merge_results,
-                        model_key, results_from_sentence, results_from_table)
+from .relations import (GENERIC_MODELS, DocumentContext, Result, SentenceView, find_label_models, is_head_of,
+                        merge_results, model_key, results_from_sentence, results_from_table)
 from .tables import CAPTION_RE, Table, find_tables, page_may_have_table
 
 if TYPE_CHECKING:
@@ -39,6 +42,8 @@ class DocumentResult:
     experiments: list[ExperimentRecord]
     warnings: list[str] = field(default_factory=list)
     tables: int = 0  # tables read (for reporting)
+    # The paper's main setting: all 14 features, also for a paper that yields no results.
+    features: dict[str, FeatureField] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- prose preparation
@@ -56,6 +61,9 @@ _INLINE_ABSTRACT = re.compile(r"^\s*Abstract\s*[—:–.-]\s*", re.IGNORECASE)
 _FURNITURE = re.compile(r"^\s*(?:\d{1,4}|page \d+(?: of \d+)?|authorized licensed use limited to.*|"
                         r".*downloaded on .* from ieee xplore.*)\s*$", re.IGNORECASE)
 _REVIEW = re.compile(r"\b(?:review|survey|overview|meta-analysis|state of the art)\b", re.IGNORECASE)
+# The article-type label journals print on a line of its own above the title ("REVIEW ARTICLE").
+_REVIEW_LABEL = re.compile(r"^\s*(?:(?:systematic|narrative|scoping|invited)\s+)?(?:review|survey)(?:\s+article)?\s*$",
+                           re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[•▪◦●■–]|\(?[ivx]{1,4}\)|\d{1,2}\))\s")
 _NUMERIC_TOKEN = re.compile(r"^[(\[]?[-+]?\d+(?:[.,]\d+)?%?[)\],]?$")
 
@@ -222,7 +230,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
     model_weight: Counter = Counter()
     generic_weight: Counter = Counter()
     sentence_models: list[list[tuple[int, str]]] = []
-    proposed_cue = False
+    proposed_cue = weak_cue = False
     title_key_text = (title or "").lower()
     sents = list(doc.sents)
     # Span.ents scans the whole document each time; bucket the entities by sentence once.
@@ -244,6 +252,9 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
             s, e = ent.start_char - start, ent.end_char - start
             if ent.label_ == "MODEL":
                 surface = _CLEAN_SURFACE.sub("", ent.text)
+                if ent._.canonical and ent._.canonical.lower() == surface.lower() \
+                        and gazetteers.model_of(surface) is None:
+                    surface = ent._.canonical  # a name kept as first written ("multi-output CNN")
                 entities.append((s, e, "MODEL", surface))
                 models_here.append((len(text[:s].split()), surface))
             elif ent.label_ == "PROPOSED":
@@ -257,7 +268,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
         usable = section not in ("related", "references")
         cited = bool(re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]|et al\.", text))
         weight = 3 if section == "abstract" or index < 3 else 1
-        strong_cue = bool(re.search(r"\bpropos(?:e|ed|es|ing)\b|\(\s*ours\s*\)", text, re.IGNORECASE))
+        strong_cue = bool(gazetteers.EXPLICIT_OWN_MODEL.search(text))
         if usable:
             # Keywords are counted off the text, not doc.ents: "chest X-ray" is a domain and
             # holds a modality, and entities cannot overlap.
@@ -275,6 +286,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
                     else:
                         model_weight[key] += weight + bonus
             proposed_cue = proposed_cue or strong_cue
+            weak_cue = weak_cue or bool(gazetteers.IMPLICIT_OWN_MODEL.search(text))
         sentences.append(SentenceView(text, entities, page, section in ("abstract", "conclusion"), index))
         sections.append(section)
         mention_models.append([m for _, m in models_here])
@@ -282,6 +294,12 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
     for surface_key in list(model_weight):
         if surface_key in title_key_text.replace("-", "").replace(" ", ""):
             model_weight[surface_key] += 3
+    for surface_key in list(model_weight):
+        # A bare "GCN" counts for the paper's "Delaunay GCN".
+        named = [key for key in model_weight if key != surface_key
+                 and any(is_head_of(next(iter(surfaces[surface_key])), s) for s in surfaces[key])]
+        if len(named) == 1:
+            model_weight[named[0]] += model_weight.pop(surface_key)
     context = DocumentContext()
     context.sentence_texts = [s.text for s in sentences]
     context.sentence_models = sentence_models
@@ -293,6 +311,8 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
         total = sum(model_weight.values()) or sum(generic_weight.values())
         context.single_model = ranked[0][1] >= 0.6 * total
     context.proposed_cue = proposed_cue
+    context.own_model_cue = weak_cue
+    context.model_names = set(surfaces) | {name_key(s) for c in surfaces.values() for s in c}
     if datasets:
         name, count = datasets.most_common(1)[0]
         context.dataset = name if count >= 2 else None
@@ -419,20 +439,20 @@ def _experiment_features(group: list[Result], paper: dict[str, FeatureField], ev
 
 
 def _proposed_keys(results: list[Result], analysis: Analysis) -> set[str]:
-    """The paper's own model: a row marked "(Ours)", a model the text calls proposed, or the one
-    model of a paper that says "our model"."""
+    """The paper's own model: a row marked "(Ours)"; the paper's main model when the text
+    proposes a model ("we propose", "a novel network", "this study introduces"), or when one
+    model dominates a paper that calls it its own ("our model", "we developed a"); else the one
+    model a paper reports results for (a paper that trains a single model presents it)."""
     marked = {r.model_key for r in results if r.proposed}
     if marked:
         return marked
     context = analysis.context
-    if context.main_model and (context.proposed_cue or context.single_model and _our_model(analysis)):
-        return {model_key(context.main_model)}
-    return set()
-
-
-def _our_model(analysis: Analysis) -> bool:
-    return any(re.search(r"\bour\s+(?:\w+\s+){0,2}?(?:model|cnn|network|method|approach|system|algorithm)\b",
-                         s.text, re.IGNORECASE) for s in analysis.sentences)
+    if context.main_model and (context.proposed_cue or context.single_model and context.own_model_cue):
+        key = model_key(context.main_model)
+        if not results or any(r.model_key == key for r in results):
+            return {key}
+    reported = {r.model_key for r in results}
+    return reported if len(reported) == 1 else set()
 
 
 # ---------------------------------------------------------------------------- assembly
@@ -485,10 +505,78 @@ def _title(document: "PdfDocument") -> Optional[str]:
     return " ".join(plausible[0]) if plausible else None
 
 
+def _paper_level(experiments: list[ExperimentRecord], analysis: Analysis, evidence: list[feat.Evidence], method: str,
+                 source_url: Optional[str]) -> dict[str, FeatureField]:
+    """The features of the paper's main setting. With experiments, each feature is the value most
+    of them share (ties go to the paper's own model; `is_proposed` is "yes" when one experiment
+    is the paper's own model). Without any, the same rules read the paper's statements directly:
+    the counts and settings it states, the domain of its dominant dataset, and whether it puts
+    forward a model of its own."""
+    if experiments:
+        fields = {}
+        for name in FEATURES:
+            candidates = [e.features[name] for e in experiments]
+            with_value = [f for f in candidates if f.has_value]
+            if name == "is_proposed":
+                fields[name] = next((f for f in with_value if f.value == "yes"), candidates[0])
+                continue
+            if not with_value:
+                fields[name] = candidates[0]
+                continue
+            counts = Counter(f.value for f in with_value)
+            own = [e.features[name] for e in experiments if e.features["is_proposed"].value == "yes"
+                   and e.features[name].has_value]
+            best = max(counts.values())
+            tied = {value for value, n in counts.items() if n == best}
+            preferred = next((f for f in own if f.value in tied), None)
+            fields[name] = preferred or next(f for f in with_value if f.value in tied)
+        return fields
+    fields = feat.paper_features(evidence, method=method, source_url=source_url)
+    dataset = analysis.context.dataset
+    fields["domain"] = _label_feature("DOMAIN", dataset, analysis, method, source_url)
+    fields["modality"] = _label_feature("MODALITY", dataset, analysis, method, source_url)
+    fields["augmentation"] = feat.resolve("augmentation", evidence, method=method, source_url=source_url)
+    main = analysis.context.main_model
+    if main and feat.is_classical(main):
+        fields["pretrained"] = feat.missing("not_applicable", "a classical model is not pretrained", method,
+                                            source_url)
+    elif main:
+        fields["pretrained"] = feat.model_feature("pretrained", main, evidence, method=method, source_url=source_url)
+    else:
+        fields["pretrained"] = feat.resolve("pretrained", evidence, method=method, source_url=source_url)
+    fields["is_proposed"] = _own_model_field(analysis, method, source_url)
+    return {name: fields[name] for name in FEATURES}
+
+
+def _own_model_field(analysis: Analysis, method: str, source_url: Optional[str]) -> FeatureField:
+    """is_proposed of a paper without results: whether its text puts forward a model of its own."""
+    context = analysis.context
+    if not context.main_model:
+        return feat.missing("not_reported", "the paper names no model", method, source_url)
+    # As for a paper with results: a proposal cue, or one model the paper works with.
+    own = context.proposed_cue or context.single_model
+    cue = gazetteers.EXPLICIT_OWN_MODEL if context.proposed_cue else gazetteers.IMPLICIT_OWN_MODEL
+    sentence = next((s for s, section in zip(analysis.sentences, analysis.sections)
+                     if section not in ("related", "references") and cue.search(s.text)), None)
+    provenance = Provenance(method="derived", page=sentence.page if sentence and own else None,
+                            snippet=(sentence.text if sentence and own else context.main_model)[:200],
+                            source_url=source_url, confidence=0.6)
+    if own:
+        return FeatureField.derived("yes", provenance, f"the paper presents {context.main_model} as its own")
+    return FeatureField.derived("no", provenance, "the paper compares models without proposing one")
+
+
+def _review_features(method: str, source_url: Optional[str]) -> dict[str, FeatureField]:
+    return {name: feat.missing("not_applicable", "a review article has no experiment of its own", method, source_url)
+            for name in FEATURES}
+
+
 def _document_results(prose: Prose, tables: list[Table], title: Optional[str], method: str,
-                      source_url: Optional[str]) -> tuple[list[ExperimentRecord], list[str]]:
-    if title and _REVIEW.search(title):
-        return [], ["a review article: its results are quoted from other papers, so none are extracted"]
+                      source_url: Optional[str], review: bool = False
+                      ) -> tuple[list[ExperimentRecord], list[str], dict[str, FeatureField]]:
+    if review or (title and _REVIEW.search(title)):
+        return [], ["a review article: its results are quoted from other papers, so none are extracted"], \
+            _review_features(method, source_url)
     analysis = analyse(prose, title)
     results = []
     for table in tables:
@@ -501,7 +589,7 @@ def _document_results(prose: Prose, tables: list[Table], title: Optional[str], m
     warnings = []
     if not experiments:
         warnings.append("no classification results found in the text")
-    return experiments, warnings
+    return experiments, warnings, _paper_level(experiments, analysis, evidence, method, source_url)
 
 
 def extract_document(document: "PdfDocument") -> DocumentResult:
@@ -509,23 +597,26 @@ def extract_document(document: "PdfDocument") -> DocumentResult:
     title = _title(document)
     prose = prepare_prose(((page.number, page.text) for page in document.pages))
     tables: list[Table] = []
-    if not (title and _REVIEW.search(title)):
+    first_lines = document.pages[0].text.splitlines()[:12] if document.pages else []
+    review = bool(title and _REVIEW.search(title)) or any(_REVIEW_LABEL.match(line) for line in first_lines)
+    if not review:
         for page in document.pages:
             if page_may_have_table(page.text) and not prose.only_references(page.number):
                 tables.extend(find_tables(page.layout(), page.number))
     source_url = None
-    experiments, warnings = _document_results(prose, tables, title, "sentence", source_url)
+    experiments, warnings, features = _document_results(prose, tables, title, "sentence", source_url, review)
     metadata = document.metadata or {}
     doi = metadata.get("doi")
     if not doi:
         from .pdf import find_doi
         doi = find_doi(" ".join(page.text for page in document.pages[:2]))
     return DocumentResult(title=title, doi=doi, year=metadata.get("year"), experiments=experiments,
-                          warnings=warnings, tables=len(tables))
+                          warnings=warnings, tables=len(tables), features=features)
 
 
 def extract_from_text(text: str, *, source_url: Optional[str] = None) -> DocumentResult:
     """Results and features of an abstract (OpenAlex): provenance method "openalex", no page."""
     prose = prepare_prose([(None, text)], first_section="abstract")
-    experiments, warnings = _document_results(prose, [], None, "openalex", source_url)
-    return DocumentResult(title=None, doi=None, year=None, experiments=experiments, warnings=warnings)
+    experiments, warnings, features = _document_results(prose, [], None, "openalex", source_url)
+    return DocumentResult(title=None, doi=None, year=None, experiments=experiments, warnings=warnings,
+                          features=features)

@@ -2,8 +2,11 @@
 
 Tables: model rows x metric columns, or the transpose (metric rows x model columns). A row whose
 label is not a model (a setting such as "W/o aug" or "PCA") belongs to the model its caption or
-the text names for that label ("Model A", "Transfer"). Per-class rows, the tables of other papers'
-results and segmentation scores other than dice/IoU are skipped.
+the text names for that label ("Model A", "Transfer"); a row or column named by a split
+("Training Set", "Test") is that split of the table's model, and so is the one value column of a
+"Metric | Value" table. Names the catalogue does not know are kept as written ("LNet-X" beside
+"VGG16"). Per-class rows (but not their average), the tables of other papers' results and
+segmentation scores without an explicit dice/IoU column header are skipped.
 
 Sentences: each metric mention is paired with the number right after it ("an accuracy of 96.5%")
 or right before it ("96.5% accuracy"); the model is the one the clause names, else the paper's
@@ -71,7 +74,9 @@ class DocumentContext:
     sentence_models: list[list[tuple[int, str]]] = field(default_factory=list)  # per sentence: (token, model)
     sentence_texts: list[str] = field(default_factory=list)
     class_words: set[str] = field(default_factory=set)
-    proposed_cue: bool = False
+    proposed_cue: bool = False                   # the text proposes a model ("we propose", "novel")
+    own_model_cue: bool = False                  # the text calls a model its own ("our model")
+    model_names: set[str] = field(default_factory=set)  # name_key of every model the text names
 
     def declared_label(self, label: str) -> Optional[str]:
         """The model behind a label the paper declared: "Model A", or the "A" of "A (PCA)"."""
@@ -138,11 +143,28 @@ _PER_CLASS_CAPTION = re.compile(r"per[- ]class|class[- ]wise|each class|for each
 _CLASS_HEADER = re.compile(r"^(?:class(?:es)?|category|categories|label|disease|grade|type|lesion|tumou?r type)$",
                            re.IGNORECASE)
 _REPORT_AVERAGE = re.compile(r"^(?:macro[- ]?(?:avg|average)|avg\s*/\s*total)$", re.IGNORECASE)
+_AVERAGE_ROW = re.compile(r"^(?:average|avg\.?|mean|overall|macro[- ]?(?:avg|average)|all classes)$", re.IGNORECASE)
 _REPORT_SKIP = re.compile(r"^(?:weighted[- ]?(?:avg|average)|micro[- ]?(?:avg|average)|samples avg)$", re.IGNORECASE)
 _SEGMENTATION = re.compile(r"segment", re.IGNORECASE)
 _YES = re.compile(r"^(?:yes|y|✓|✔|with|w/)$", re.IGNORECASE)
 _NO = re.compile(r"^(?:no|n|✗|✘|×|without|w/o|-)$", re.IGNORECASE)
 _AUGMENT = re.compile(r"\baug(?:ment(?:ation|ed)?)?\b", re.IGNORECASE)
+
+
+_SPLIT_LABEL = re.compile(r"^(?:the\s+)?(?P<split>train(?:ing)?|val(?:idation)?|dev(?:elopment)?|test(?:ing)?|"
+                          r"hold[- ]?out|external(?: test| validation)?)(?:\s+(?:set|data(?:set)?|split|subset|"
+                          r"images|results?|performance|phase|cohort))?\s*:?$", re.IGNORECASE)
+
+
+def split_label(label: str) -> Optional[str]:
+    """The split a row or column label names ("Training Set" -> train, "Test" -> test), else None."""
+    match = _SPLIT_LABEL.match(" ".join(label.split()))
+    if not match:
+        return None
+    word = match.group("split").lower()
+    if word.startswith("external"):
+        return "external"
+    return "train" if word.startswith("train") else "val" if word.startswith(("val", "dev")) else "test"
 
 
 def _is_number_cell(text: str) -> bool:
@@ -181,7 +203,8 @@ def _augmentation_flag(setting: str) -> Optional[str]:
 
 
 _MODEL_HEADER = re.compile(r"^(?:models?|methods?|networks?|architectures?|classifiers?|approach(?:es)?|"
-                           r"algorithms?|backbones?|cnns?|metrics?|measures?)$", re.IGNORECASE)
+                           r"algorithms?|backbones?|cnns?|(?:performance |evaluation )?(?:metrics?|measures?|"
+                           r"parameters?))$", re.IGNORECASE)
 
 
 def _named_model(label: str, ctx: DocumentContext) -> bool:
@@ -190,6 +213,33 @@ def _named_model(label: str, ctx: DocumentContext) -> bool:
     lowered = label.lower().strip()
     return bool(re.search(r"[A-Za-z]{2}", label)) and lowered not in ctx.class_words \
         and not re.fullmatch(r"\d+|class \w+|(?:macro|micro|weighted) avg|average|mean|total", lowered)
+
+
+def _listed_model(label: str, ctx: DocumentContext, known: set[str]) -> bool:
+    """A row (or column) label the catalogue does not know that still names a model: a model the
+    text names ("MOCNN", defined as "Multi-output CNN (MOCNN)"), or an acronym or coined name
+    ("GCN-X", "DRNet") listed beside catalogue models. Class names ("MEL", "AD") are not."""
+    name, _ = _split_ours(label)
+    cleaned = " ".join(name.split())
+    if not cleaned or split_label(cleaned) or gazetteers.metric_of(cleaned) or gazetteers.dataset_of(cleaned):
+        return False
+    if cleaned.lower() in ctx.class_words or any(w.lower() in ctx.class_words for w in cleaned.split()
+                                                   if not gazetteers.looks_like_model_name(w)):
+        return False
+    if name_key(cleaned) in ctx.model_names:
+        return True
+    coined = bool(re.fullmatch(r"[A-Z][A-Za-z0-9]*(?:[- ][A-Za-z0-9]+){0,2}", cleaned)) and \
+        bool(re.search(r"[A-Z].*[A-Z]|[a-z][A-Z]|\d", cleaned)) and len(cleaned) <= 30
+    return coined and bool(known)
+
+
+def _class_label(label: str, ctx: DocumentContext) -> bool:
+    """A label made of the words the paper uses for its classes, or of domain words ("glioma")."""
+    words = [w.strip(",.;:()").lower() for w in label.split()]
+    words = [w for w in words if w]
+    if not words or not _plain_words(label.strip(",.;:() ")):
+        return False  # acronyms ("HOG", "PCA") name settings more often than classes
+    return all(w in ctx.class_words for w in words) or bool(gazetteers.find_keyword_terms(label))
 
 
 def _plain_words(label: str) -> bool:
@@ -211,7 +261,8 @@ def _table_model(label: str, ctx: DocumentContext, row_models: set[str],
         # Rows per dataset: one model (the caption's, else the paper's) evaluated on each.
         model = caption_model or ctx.main_model
         return (model, "", proposed, 0.75) if model else (None, name, proposed, 0.0)
-    if (model_column or proposed) and _named_model(name, ctx) and ctx.declared_label(name) is None:
+    if (model_column or proposed or label in row_models) and _named_model(name, ctx) \
+            and ctx.declared_label(name) is None:
         # A plain word ("Transfer") describes a model the text names; a coined name
         # ("PneuNet", "DRNet-2") is the model itself.
         resolved = ctx.resolve_label(name, exclude=row_models) if _plain_words(name) else None
@@ -221,6 +272,8 @@ def _table_model(label: str, ctx: DocumentContext, row_models: set[str],
     declared = ctx.declared_label(name)
     if declared is not None:
         return declared, name, proposed, 0.85
+    if _class_label(name, ctx):
+        return None, name, proposed, 0.0  # a per-class row ("Glioma", "No tumor")
     if caption_model is not None:
         return caption_model, name, proposed, 0.85
     resolved = ctx.resolve_label(name, exclude=row_models)
@@ -240,11 +293,21 @@ def _caption_model(caption: str, ctx: DocumentContext) -> Optional[str]:
         return models.pop()
     if labels:
         return None
+    named = {name for _, _, name in gazetteers.find_named_models(caption) if gazetteers.model_of(name) is None}
     terms = gazetteers.find_model_terms(caption)
+    if len(named) == 1 and all(is_head_of(caption[s:e], next(iter(named))) or
+                               caption[s:e] in next(iter(named)) for s, e, _ in terms):
+        return named.pop()
     if len({canonical for _, _, canonical in terms}) == 1:
         start, end, _ = terms[0]
-        return caption[start:end]
+        return _resolve_mention((start, end, caption[start:end]), ctx)
+    if not terms and ctx.main_model and gazetteers.PROPOSED_PATTERN.search(caption):
+        return ctx.main_model  # "Performance of the proposed model"
     return None
+
+
+_VALUE_COLUMN = re.compile(r"^(?:values?|scores?|results?|performance|percentage|obtained|achieved|outcome|"
+                           r"measured|proposed(?: model| method)?)?\s*(?:\(%\)|%|\[%\]|in %)?$", re.IGNORECASE)
 
 
 def _value(cell: str) -> Optional[tuple[float, int]]:
@@ -280,18 +343,39 @@ def results_from_table(table: Table, ctx: DocumentContext) -> list[Result]:
         model_column = bool(label_columns) and bool(_MODEL_HEADER.match(table.header[label_columns[0]].strip()))
         row_labels = [_row_label(row, label_columns, table.header) for row in table.rows]
         row_models = {label for label, _ in row_labels if gazetteers.looks_like_model_name(label)}
+        row_models |= {label for label, _ in row_labels if _listed_model(label, ctx, row_models)}
         for row, (label, extras) in zip(table.rows, row_labels):
             if not label:
                 continue
             if report:
                 results.extend(_report_row(table, row, label, metric_columns, ctx, caption_model, dataset, split))
                 continue
-            model, setting, proposed, confidence = _table_model(label, ctx, row_models, caption_model,
-                                                                model_column)
-            if model is None or (previous_work and not proposed):
-                continue
+            # A row named by a split ("Training Set", "Test") is the run of the table's model on it.
+            row_split = next((split_label(text) for text in (label, *extras) if split_label(text)), None)
+            if row_split is not None:
+                names = [text for text in (label, *extras) if split_label(text) is None]
+                if not names:
+                    model = caption_model or ctx.main_model
+                    if model is None or previous_work:
+                        continue
+                    setting, proposed, confidence = "", False, 0.8
+                    label, extras = "", []
+                else:
+                    label, extras = names[0], names[1:]
+            priority = TABLE
+            if label and _AVERAGE_ROW.match(label.strip()) and not row_models:
+                # The average row of a per-class table is the model's overall result.
+                model = caption_model or ctx.main_model
+                if model is None or previous_work:
+                    continue
+                setting, proposed, confidence, priority, label = "", False, 0.7, REPORT_AVERAGE, ""
+            elif label:
+                model, setting, proposed, confidence = _table_model(label, ctx, row_models, caption_model,
+                                                                    model_column)
+                if model is None or (previous_work and not proposed):
+                    continue
             setting = ", ".join(s for s in [setting, *extras] if s)
-            row_dataset = gazetteers.dataset_of(label) or dataset
+            row_dataset = (gazetteers.dataset_of(label) if label else None) or dataset
             for j, metric in metric_columns.items():
                 if segmentation and metric not in gazetteers.SEGMENTATION_METRICS:
                     continue
@@ -299,9 +383,9 @@ def results_from_table(table: Table, ctx: DocumentContext) -> list[Result]:
                 if parsed is None:
                     continue
                 value, decimals = parsed
-                column_split = gazetteers.header_split(table.header[j]) or split
+                column_split = row_split or gazetteers.header_split(table.header[j]) or split
                 results.append(Result(model, metric, value, column_split, table.page, table.row_snippet(row),
-                                      "table", setting, row_dataset, decimals, TABLE, proposed, confidence,
+                                      "table", setting, row_dataset, decimals, priority, proposed, confidence,
                                       _row_flags(setting)))
         return results
     # Transposed: metric rows x model columns.
@@ -309,23 +393,33 @@ def results_from_table(table: Table, ctx: DocumentContext) -> list[Result]:
     if not any(row_metrics):
         return []
     column_labels = {j: table.header[j] for j in range(1, len(table.header)) if table.header[j].strip()}
+    value_header = table.header[1].strip() if len(table.header) == 2 else None
+    if value_header and _VALUE_COLUMN.match(value_header) or value_header == "" and table.caption:
+        column_labels = {1: ""}  # "Metric | Value": the one model of the table
     model_columns = bool(_MODEL_HEADER.match(table.header[0].strip())) if table.header else False
     column_models = {label for label in column_labels.values() if gazetteers.looks_like_model_name(label)}
+    column_models |= {label for label in column_labels.values() if _listed_model(label, ctx, column_models)}
     for j, label in column_labels.items():
-        model, setting, proposed, confidence = _table_model(label, ctx, column_models, caption_model,
-                                                            model_columns)
+        column_split = split_label(label)
+        if not label or column_split is not None:
+            # One value column, or columns per split ("Train | Validation | Test"): the table's model.
+            model, setting, proposed, confidence = caption_model or ctx.main_model, "", False, 0.8
+        else:
+            model, setting, proposed, confidence = _table_model(label, ctx, column_models, caption_model,
+                                                                model_columns or label in column_models)
         if model is None or (previous_work and not proposed):
             continue
         for row, metric in zip(table.rows, row_metrics):
-            if metric is None or (segmentation and metric not in gazetteers.SEGMENTATION_METRICS):
+            # Dice / IoU count only under an explicit column header, never from a row label.
+            if metric is None or metric in gazetteers.SEGMENTATION_METRICS or segmentation:
                 continue
             parsed = _value(row[j]) if j < len(row) else None
             if parsed is None:
                 continue
             value, decimals = parsed
-            results.append(Result(model, metric, value, split, table.page, table.row_snippet(row), "table",
-                                  setting, dataset, decimals, TABLE, proposed, confidence * 0.95,
-                                  _row_flags(setting)))
+            results.append(Result(model, metric, value, column_split or split, table.page,
+                                  table.row_snippet(row), "table", setting, dataset, decimals, TABLE, proposed,
+                                  confidence * 0.95, _row_flags(setting)))
     return results
 
 
@@ -581,7 +675,15 @@ def _resolve_mention(mention: tuple[int, int, str], ctx: DocumentContext) -> Opt
     if gazetteers.model_of(name) in GENERIC_MODELS and ctx.main_model \
             and gazetteers.model_of(ctx.main_model) not in GENERIC_MODELS:
         return ctx.main_model
+    if ctx.main_model and is_head_of(name, ctx.main_model):
+        return ctx.main_model  # "our GCN" in a paper about its "Delaunay GCN"
     return name
+
+
+def is_head_of(mention: str, name: str) -> bool:
+    """Whether a bare architecture word ("GCN") is the head of a longer name ("Delaunay GCN")."""
+    words = name.split()
+    return len(words) > 1 and name_key(words[-1]) == name_key(mention) and gazetteers.model_of(name) is None
 
 
 def _nearest(items: list[tuple[int, int, str]], position: int) -> Optional[str]:

@@ -6,6 +6,9 @@ more spaces, holds numbers, and is not justified prose (which also has double sp
 lower-case words). Two-column pages are first cut at their gutter, so a table in one column is
 not mixed with the prose of the other.
 
+A narrow table may come out with single spaces ("Resnet50 0.98765 0.97654"): a label followed by
+values is then split into one cell per value, and the header line above it into one cell per name.
+
 Layout extraction costs about as much as plain extraction, so `page_may_have_table` looks at the
 cheap plain text first and only pages that pass are laid out.
 """
@@ -52,11 +55,18 @@ class Table:
         return f"{prefix}[{' | '.join(self.header)}] {' | '.join(c for c in row if c)}"
 
 
+# A score as tables print it: "0.98765", ".95", "96.52", "96.5%" (also glued to its neighbour
+# when the plain text lost the space between two cells: "0.987650.97654").
+_SCORE = re.compile(r"\d{0,2}\.\d{2,}%?|(?<![\d.])\d{1,3}%")
+
+
 def page_may_have_table(plain_text: str) -> bool:
     """Cheap test on the plain text: rows of numbers (lines at least half numbers), with a
-    "Table N" caption or enough of them to be a table without one. A caption alone is not
-    enough: many papers print tables as images, and laying out their pages finds nothing."""
+    "Table N" caption or enough of them to be a table without one; or two rows that each hold
+    several scores (a small results table without a caption). A caption alone is not enough:
+    many papers print tables as images, and laying out their pages finds nothing."""
     dense = 0
+    score_rows = 0
     caption = False
     for line in plain_text.splitlines():
         if CAPTION_RE.match(line):
@@ -67,11 +77,48 @@ def page_may_have_table(plain_text: str) -> bool:
             dense += 1
             if dense >= 4 or (caption and dense >= 2):
                 return True
+        if len(tokens) <= 12 and len(_SCORE.findall(line)) >= 2 and len(_SCORE.findall(line)) >= 0.3 * len(tokens):
+            score_rows += 1
+            if score_rows >= 2:
+                return True
     return caption and dense >= 2
 
 
+# A value with what belongs to it: "95.3", "95.3%", "95.3 ± 0.4", "95.3 (0.4)".
+_VALUE_TOKEN = r"[(]?(?:\d*\.\d+%?|\d+%)[)*†]?(?: ?(?:±|\+/-) ?\d*\.?\d+%?| ?\(\d*\.?\d+%?\))?"
+_PACKED_ROW = re.compile(rf"^(?P<label>(?:(?!{_VALUE_TOKEN}(?: |$))\S+ ){{1,5}})?"
+                         rf"(?P<values>{_VALUE_TOKEN}(?: {_VALUE_TOKEN})*)$")
+_PACKED_VALUE = re.compile(_VALUE_TOKEN)
+
+
 def _cells(line: str, offset: int = 0) -> list[Cell]:
-    return [Cell(m.group(), m.start() + offset, m.end() + offset) for m in _CELL_SPLIT.finditer(line)]
+    cells = []
+    for match in _CELL_SPLIT.finditer(line):
+        cells.extend(_unpack(match.group(), match.start() + offset))
+    return cells
+
+
+def _unpack(text: str, start: int) -> list[Cell]:
+    """A cell that is a label followed by values one space apart ("Resnet18 0.98 0.97 0.98": a
+    narrow table the layout did not spread out) is one cell per value: two numbers never share
+    a cell. Prose never ends in two bare numbers, so it is left whole; a label with a single
+    value is split only when its words are capitalised ("Validation Set 0.954")."""
+    packed = _PACKED_ROW.match(text)
+    if not packed or (not packed.group("label") and " " not in packed.group("values")):
+        return [Cell(text, start, start + len(text))]
+    cells = []
+    label = packed.group("label")
+    if label:
+        single = " " not in packed.group("values").replace("± ", "±").replace(" (", "(")
+        if re.search(r"[a-z]{3,} [a-z]{3,}", label) or (single and (label.rstrip().endswith(":") or not all(
+                re.match(r"[A-Z0-9(]", word) for word in label.split()))):
+            # Prose, a phrase ending in a number ("accuracy of 0.95"), a listing ("Recall: 0.97").
+            return [Cell(text, start, start + len(text))]
+        cells.append(Cell(label.strip(), start, start + len(label.rstrip())))
+    base = packed.start("values")
+    for value in _PACKED_VALUE.finditer(packed.group("values")):
+        cells.append(Cell(value.group(), start + base + value.start(), start + base + value.end()))
+    return cells
 
 
 _NUMERIC_CELL = re.compile(r"[(]?\d+(?:\.\d+)?\s?%?(?:\s?[-–—]\s?\d+(?:\.\d+)?\s?%?)?(?:\s?\(\d+(?:\.\d+)?\))?[)*†]?")
@@ -236,6 +283,9 @@ def _header_and_rows(block: list[_Row]) -> tuple[list[Cell], list[list[Cell]]]:
         header = rows[0]
         body = rows[1:]
         widest = max(len(r) for r in body)
+        if len(header) == 1 and widest >= 3:
+            header = _spread_header(header[0], widest)
+        widest = max(len(r) for r in body)
         if len(header) < widest:
             # The row label column often has no header ("", then the metric names).
             label_end = min(r[0].end for r in body if len(r) == widest)
@@ -245,6 +295,41 @@ def _header_and_rows(block: list[_Row]) -> tuple[list[Cell], list[list[Cell]]]:
     widest = max(rows, key=len)
     header = [Cell("", c.start, c.end) for c in widest]
     return header, rows
+
+
+def _header_above(stream: list[tuple[int, str, int]], first: int, unnamed: list[Cell]) -> list[Cell]:
+    """The header line of a narrow table sits right above its rows, its names one space apart
+    ("Model Accuracy Precision Recall"), so it was not read as a table line."""
+    above = [(text, offset) for index, text, offset in stream if index == first - 1]
+    if not above or not above[0][0].strip() or CAPTION_RE.match(above[0][0]):
+        return unnamed
+    text, offset = above[0]
+    words = text.split()
+    if not words or not all(re.fullmatch(r"[A-Za-z][\w()%/.-]*", w) for w in words) \
+            or sum(1 for w in words if w[:1].isupper()) < 0.6 * len(words):
+        return unnamed
+    stripped = text.strip()
+    cell = Cell(stripped, offset + text.index(stripped), offset + text.index(stripped) + len(stripped))
+    spread = _spread_header(cell, len(unnamed))
+    if len(spread) == len(unnamed) - 1:
+        spread = [Cell("", unnamed[0].start, unnamed[0].end)] + spread
+    return spread if len(spread) == len(unnamed) else unnamed
+
+
+def _spread_header(cell: Cell, columns: int) -> list[Cell]:
+    """The header of a narrow table, its names one space apart ("Model Accuracy Precision"), as
+    one cell per word when the words match the columns (the row-label column may be unnamed)."""
+    words: list[Cell] = []
+    for m in re.finditer(r"\S+", cell.text):
+        if words and re.fullmatch(r"(?i:scores?|rate|value|\(%\)|%|\[%\])", m.group()):
+            # "F1 Score", "Accuracy (%)": one name.
+            last = words[-1]
+            words[-1] = Cell(f"{last.text} {m.group()}", last.start, cell.start + m.end())
+            continue
+        words.append(Cell(m.group(), cell.start + m.start(), cell.start + m.end()))
+    if len(words) in (columns, columns - 1):
+        return words
+    return [cell]
 
 
 def _captions(stream: list[tuple[int, str, int]]) -> list[tuple[int, str]]:
@@ -278,6 +363,8 @@ def find_tables(layout_text: str, page: int) -> list[Table]:
             if len(block) < 2 and block[0].numeric < 2:
                 continue
             header_cells, body = _header_and_rows(block)
+            if not any(c.text for c in header_cells):
+                header_cells = _header_above(stream, block[0].index, header_cells)
             if len(header_cells) < 2:
                 continue
             first, last = block[0].index, block[-1].index

@@ -137,3 +137,38 @@ def test_every_experiment_carries_all_14_features_with_provenance():
     assert by_model["ResNet-50"]["domain"].status == "derived"  # from the HAM10000 catalogue row
     assert by_model["ResNet-50"]["width"].value == 224
     assert by_model["SVM"]["n_samples"].status == "not_reported"
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The dataset includes 253 brain MRI images (155 tumorous and 98 non-tumorous).", 253),
+    ("The Kaggle dataset has 7,023 images of human brain MRI.", 7023),
+    ("There are 10015 images in the HAM10000 dataset.", 10015),
+    ("We collected 1,500 dermoscopic images from 300 patients.", 1500),
+])
+def test_more_ways_of_stating_the_dataset_size(sentence, expected):
+    assert value(features_of(sentence), "n_samples") == expected
+
+
+def test_a_split_sets_size_is_not_the_datasets_size():
+    fields = features_of("The training set contains 2870 images and the test set contains 394 images.")
+    assert (value(fields, "n_train"), value(fields, "n_test")) == (2870, 394)
+    assert value(fields, "n_samples") == 3264 and fields["n_samples"].status == "derived"
+    # A subset named after the total is not a second total.
+    assert value(features_of("A dataset of 129,450 clinical images, including 3,374 dermoscopy images."),
+                 "n_samples") == 129450
+
+
+@pytest.mark.parametrize("sentence, size, channels", [
+    ("All images were resized to 224x224.", 224, "not_reported"),
+    ("The input shape of the network was (150, 150, 3).", 150, 3),
+    ("Each image is resized to 128 by 128 pixels.", 128, "not_reported"),
+])
+def test_image_sizes_at_a_sentence_end_as_a_shape_or_with_by(sentence, size, channels):
+    fields = features_of(sentence)
+    assert (value(fields, "width"), value(fields, "height"), value(fields, "channels")) == (size, size, channels)
+
+
+def test_split_shares_in_brackets_after_the_split():
+    fields = features_of("The dataset contains a total of 2,000 images.",
+                         "It was divided into training (70%), validation (15%) and test (15%) sets.")
+    assert (value(fields, "n_train"), value(fields, "n_val"), value(fields, "n_test")) == (1400, 300, 300)

@@ -186,3 +186,55 @@ def test_two_results_sentences_with_different_values_are_two_runs():
     merged = merge_results([result("CNN", "accuracy", 0.721, SENTENCE, 3),
                             result("CNN", "accuracy", 0.554, SENTENCE, 3)])
     assert sorted((r.setting, r.value) for r in merged) == [("", 0.721), ("result 2", 0.554)]
+
+
+# ---------------------------------------------------------------------------- splits, averages, value columns
+def test_rows_named_by_a_split_are_the_split_of_the_tables_model():
+    t = table(["", "Accuracy", "F1-score"],
+              [["Training Set", "0.99213", "0.99160"], ["Validation Set", "0.95412", "0.95310"],
+               ["Test Set", "0.94876", "0.94720"]], caption="Table 3: Performance of the proposed model")
+    results = results_from_table(t, DocumentContext(main_model="Twin-branch CNN"))
+    assert {(r.model, r.setting, r.metric, r.value, r.split) for r in results} == {
+        ("Twin-branch CNN", "", "accuracy", 0.99213, "train"), ("Twin-branch CNN", "", "f1", 0.9916, "train"),
+        ("Twin-branch CNN", "", "accuracy", 0.95412, "val"), ("Twin-branch CNN", "", "f1", 0.9531, "val"),
+        ("Twin-branch CNN", "", "accuracy", 0.94876, "test"), ("Twin-branch CNN", "", "f1", 0.9472, "test")}
+    # A split cell beside a model name is that model's split, not a setting.
+    t = table(["Model", "Split", "Accuracy"], [["VGG16", "Train", "0.99"], ["VGG16", "Test", "0.91"]])
+    assert {(r.model, r.setting, r.split) for r in results_from_table(t, DocumentContext())} == {
+        ("VGG16", "", "train"), ("VGG16", "", "test")}
+
+
+def test_columns_named_by_a_split_and_no_dice_from_a_row_label():
+    t = table(["Metric", "Training", "Validation", "Testing"],
+              [["Accuracy", "0.99", "0.95", "0.94"], ["Dice", "0.91", "0.90", "0.90"]])
+    results = results_from_table(t, DocumentContext(main_model="LesionNet"))
+    assert {(r.model, r.metric, r.value, r.split) for r in results} == {
+        ("LesionNet", "accuracy", 0.99, "train"), ("LesionNet", "accuracy", 0.95, "val"),
+        ("LesionNet", "accuracy", 0.94, "test")}
+
+
+@pytest.mark.parametrize("header", [["Metric", "Value"], ["Performance Metric", "Score (%)"], ["Parameter", "Result"]])
+def test_a_metric_value_table_is_the_papers_model(header):
+    t = table(header, [["Accuracy", "98.5"], ["Sensitivity", "97.1"], ["Learning rate", "0.001"]])
+    results = results_from_table(t, DocumentContext(main_model="LesionNet"))
+    assert {(r.model, r.metric, r.value) for r in results} == {("LesionNet", "accuracy", 0.985),
+                                                                ("LesionNet", "recall", 0.971)}
+
+
+def test_the_average_row_of_a_per_class_table_is_the_models_result():
+    context = DocumentContext(main_model="LesionNet", class_words={"melanoma", "nevus", "benign"})
+    t = table(["", "Precision", "Recall"], [["Melanoma", "0.95", "0.94"], ["Nevus", "0.90", "0.91"],
+                                           ["Average", "0.93", "0.92"]], caption="Table 4: Results of the proposed model")
+    results = results_from_table(t, context)
+    assert {(r.model, r.setting, r.metric, r.value) for r in results} == {
+        ("LesionNet", "", "precision", 0.93), ("LesionNet", "", "recall", 0.92)}
+    assert {r.priority for r in results} == {REPORT_AVERAGE}
+
+
+def test_acronyms_and_coined_names_listed_beside_catalogue_models_are_models():
+    t = table(["", "Accuracy"], [["VGG16", "0.91"], ["GCN", "0.95"], ["LNet-X", "0.97"]])
+    assert {(r.model, r.value) for r in results_from_table(t, DocumentContext())} == {
+        ("VGG16", 0.91), ("GCN", 0.95), ("LNet-X", 0.97)}
+    # Class acronyms the paper names as classes are not.
+    classes = table(["", "Accuracy"], [["VGG16", "0.91"], ["MEL", "0.95"], ["BCC", "0.97"]])
+    assert {r.model for r in results_from_table(classes, DocumentContext(class_words={"mel", "bcc"}))} == {"VGG16"}

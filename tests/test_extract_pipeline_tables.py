@@ -129,3 +129,31 @@ def test_a_header_wrapped_over_two_lines_is_one_header():
     (table,) = find_tables(text, page=2)
     assert table.header == ["Model", "Accuracy (%)", "Sensitivity (%)", "AUC"]
     assert table.rows[1] == ["ResNet50", "93.4", "92.0", "0.97"]
+
+
+NARROW = """\
+Table 3: Performance of the models
+Model Accuracy Precision F1 Score
+Resnet50 0.98765 0.97654 0.98123
+VGG16 0.95432 0.94321 0.94987
+Xception 0.96543 0.96012 0.96234
+"""
+
+
+def test_a_narrow_table_with_single_spaces_is_still_a_table():
+    (table,) = find_tables(NARROW, page=4)
+    assert table.caption == "Table 3: Performance of the models"
+    assert table.header == ["Model", "Accuracy", "Precision", "F1 Score"]
+    assert table.rows[0] == ["Resnet50", "0.98765", "0.97654", "0.98123"]
+    # Prose that ends in numbers, or a listing, is not split into cells.
+    assert find_tables("the accuracy was 0.95 and 0.96\nthe recall was 0.91 and 0.93\n", page=1) == []
+    assert find_tables("Precision: 0.9965\nRecall: 0.9759\nF1-Score: 0.9861\n", page=1) == []
+
+
+def test_a_small_results_table_without_caption_is_laid_out():
+    rows = "Resnet50 0.98765 0.97654 0.98765\nVGG16 0.95432 0.94321 0.95432\n"
+    assert page_may_have_table("Some prose before the table.\n" + rows)
+    # Cells the plain text glued together still count as scores.
+    assert page_may_have_table("Resnet500.987650.976540.98765\nVGG160.954320.943210.95432\n")
+    assert not page_may_have_table("The accuracy of 0.95 was high for a model of this size and kind.\n"
+                                   "It was 0.93 in the earlier study by the same group of authors.\n")
