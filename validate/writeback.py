@@ -1,0 +1,98 @@
+"""Validation runs into the KB, and the published MedMNIST v2 figures out of it.
+
+Each run is an experiment of the paper "medicalrec-validation" whose setting names what makes it
+reproducible (size, epochs, seed, device); its 14 features and its test ACC/AUC carry `validated`
+provenance, and a `validation_runs` row holds the cost. Re-running a setting replaces it.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ..kb import ExperimentRecord, KnowledgeBase, MeasurementRecord, PaperRecord, Provenance
+from ..kb.db import seed_path
+from .datasets import MedMNISTDataset, kb_features
+from .train import TrainResult
+
+VALIDATION_REF_ID = "medicalrec-validation"
+VALIDATION_TITLE = "medicalrec validation runs (this project's own measurements)"
+PUBLISHED_REF_ID = "Yang2023MedMNISTv2"
+
+
+def setting_for(size: int, epochs: int, seed: int, device: str) -> str:
+    return f"size={size};epochs={epochs};seed={seed};device={device}"
+
+
+def record_run(store: KnowledgeBase, dataset: MedMNISTDataset, size: int, model: str, seed: int,
+               result: TrainResult) -> int:
+    """Store one run (replacing an earlier run of the same setting); returns its experiment id."""
+    setting = setting_for(size, result.epochs, seed, result.device)
+    snippet = (f"medicalrec validate: {model} on {dataset.canonical} {size}px, seed {seed}, {result.epochs} epochs "
+               f"on {result.device_name}: test ACC {result.test_acc:.3f}, AUC {result.test_auc:.3f}")
+    provenance = Provenance(method="validated", snippet=snippet)
+    record = ExperimentRecord(
+        model=model, dataset=dataset.canonical, setting=setting, features=kb_features(dataset, size),
+        measurements=[MeasurementRecord("accuracy", result.test_acc, provenance, split="test"),
+                      MeasurementRecord("auc", result.test_auc, provenance, split="test")],
+        notes=(f"best validation AUC {result.val_auc:.4f} at epoch {result.best_epoch}; "
+               f"{result.images_per_s:.0f} training images/s on {result.device_name}"),
+    )
+    _drop_same_setting(store, model, dataset.canonical, setting)
+    paper = PaperRecord(ref_id=VALIDATION_REF_ID, title=VALIDATION_TITLE, origin="validated")
+    saved = store.save_paper(paper, [record])
+    experiment_id = saved.experiment_ids[0]
+    gpu_hours = result.seconds / 3600 if result.device == "cuda" else 0.0
+    store.add_validation_run(experiment_id, seed=seed, epochs=result.epochs, device=result.device,
+                             seconds=result.seconds, gpu_hours=gpu_hours, size=size)
+    return experiment_id
+
+
+def _drop_same_setting(store: KnowledgeBase, model: str, dataset: str, setting: str) -> None:
+    # save_paper skips an experiment that already exists and replace=True would drop every other
+    # validation run, so the one experiment being re-measured goes first (its features,
+    # measurements and validation_runs rows follow by ON DELETE CASCADE).
+    with store.session() as s, s.begin():
+        s.execute(text(
+            "DELETE FROM experiments WHERE id IN (SELECT e.id FROM experiments e"
+            " JOIN papers p ON p.id = e.paper_id JOIN models m ON m.id = e.model_id"
+            " JOIN datasets d ON d.id = e.dataset_id"
+            " WHERE p.ref_id = :ref AND m.name = :model AND d.name = :dataset AND e.setting = :setting)"),
+            {"ref": VALIDATION_REF_ID, "model": model, "dataset": dataset, "setting": setting})
+
+
+_PUBLISHED_SQL = (
+    "SELECT m.name AS model, ms.metric AS metric, ms.value AS value FROM experiments e"
+    " JOIN papers p ON p.id = e.paper_id JOIN models m ON m.id = e.model_id"
+    " JOIN datasets d ON d.id = e.dataset_id JOIN measurements ms ON ms.experiment_id = e.id"
+    " WHERE p.ref_id = :ref AND d.name = :dataset AND e.setting = :setting AND ms.split = 'test'"
+    " AND ms.metric IN ('accuracy', 'auc')")
+
+
+def published_figures(store: KnowledgeBase, dataset: str, size: int) -> dict[str, dict[str, float]]:
+    """{model: {"accuracy": .., "auc": ..}} as MedMNIST v2 published them for `dataset` at `size` px."""
+    frame = store.frame(_PUBLISHED_SQL, {"ref": PUBLISHED_REF_ID, "dataset": dataset, "setting": f"size={size}"})
+    figures: dict[str, dict[str, float]] = {}
+    for row in frame.itertuples(index=False):
+        figures.setdefault(row.model, {})[row.metric] = float(row.value)
+    return figures
+
+
+def published_with_fallback(store: KnowledgeBase, dataset: str, size: int) -> tuple[dict, Optional[str]]:
+    """The published figures from `store`, else from the bundled seed KB (a fresh --kb file has
+    none); with the KB they came from."""
+    figures = published_figures(store, dataset, size)
+    if figures:
+        return figures, store.location.describe()
+    seed = seed_path()
+    if seed.exists() and store.location.path != seed:
+        seed_store = KnowledgeBase.open(seed)
+        try:
+            figures = published_figures(seed_store, dataset, size)
+        except DBAPIError:  # a seed from an older schema is no reason to stop a finished run
+            figures = {}
+        if figures:
+            return figures, seed_store.location.describe()
+    return {}, None
