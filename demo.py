@@ -26,5 +26,7 @@ def run_demo(kb: Optional[KnowledgeBase] = None, console: Optional[Console] = No
     kb = kb or open_seed()
     console = console or default_console
     show_kb_section(kb, console)
-    # Part 2, a recommendation with its evidence, goes here (the recommend stage owns it):
-    # a function taking (kb, console), like show_kb_section.
+    # Part 2 (the recommend stage's): a recommendation with its evidence.
+    from .recommend.cli import show_recommendation_section
+
+    show_recommendation_section(kb, console)
