@@ -115,29 +115,10 @@ class KnowledgeBase:
     def ensure_catalog(self) -> None:
         """Load the curated model and dataset catalogues (idempotent)."""
         with self.session() as s, s.begin():
-            known_models = {m.name: m for m in s.exec(select(Model))}
-            for entry in normalize.model_catalog():
-                model = known_models.get(entry.name)
-                if model is None:
-                    model = Model(name=entry.name, family=entry.family,
-                                  params_millions=entry.params_millions, curated=True)
-                    s.add(model)
-                    s.flush()
-                for alias in (entry.name, *entry.aliases):
-                    key = normalize.name_key(alias)
-                    if s.get(ModelAlias, key) is None:
-                        s.add(ModelAlias(alias_key=key, alias=alias, model_id=model.id))
-            known_datasets = {d.name: d for d in s.exec(select(Dataset))}
-            for entry in normalize.dataset_catalog():
-                dataset = known_datasets.get(entry.name)
-                if dataset is None:
-                    dataset = Dataset(name=entry.name, domain=entry.domain, modality=entry.modality, curated=True)
-                    s.add(dataset)
-                    s.flush()
-                for alias in (entry.name, *entry.aliases):
-                    key = normalize.name_key(alias)
-                    if s.get(DatasetAlias, key) is None:
-                        s.add(DatasetAlias(alias_key=key, alias=alias, dataset_id=dataset.id))
+            _load_catalog(s, Model, ModelAlias, "model_id", normalize.model_catalog(),
+                          lambda e: dict(family=e.family, params_millions=e.params_millions))
+            _load_catalog(s, Dataset, DatasetAlias, "dataset_id", normalize.dataset_catalog(),
+                          lambda e: dict(domain=e.domain, modality=e.modality))
 
     def model_alias_index(self) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -416,6 +397,21 @@ class KnowledgeBase:
                   "validation_runs", "file_status")
         with self.engine.connect() as conn:
             return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in tables}
+
+
+def _load_catalog(s: Session, entity, alias_table, fk: str, entries, attributes) -> None:
+    """Insert the curated entries and their aliases that the KB does not hold yet."""
+    known = {row.name: row for row in s.exec(select(entity))}
+    for entry in entries:
+        row = known.get(entry.name)
+        if row is None:
+            row = entity(name=entry.name, curated=True, **attributes(entry))
+            s.add(row)
+            s.flush()
+        for alias in (entry.name, *entry.aliases):
+            key = normalize.name_key(alias)
+            if s.get(alias_table, key) is None:
+                s.add(alias_table(alias_key=key, alias=alias, **{fk: row.id}))
 
 
 def _feature_text(record: ExperimentRecord, name: str) -> Optional[str]:
