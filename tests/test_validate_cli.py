@@ -181,7 +181,11 @@ def test_cuda_without_gpu_is_one_line(cli, data_root, kb_file, tmp_path):
 
 
 def test_top_without_recommender_asks_for_models(cli, data_root, kb_file, tmp_path, monkeypatch):
+    import medicalrec.recommend
+
     monkeypatch.setitem(sys.modules, "medicalrec.recommend.service", None)
+    # An earlier import leaves the submodule as a package attribute; hide that too.
+    monkeypatch.delattr(medicalrec.recommend, "service", raising=False)
     line = error_line(run(cli, data_root, kb_file, tmp_path, "--top", "2"))
     assert line == "Error: the recommender is not available: pass --models"
 
