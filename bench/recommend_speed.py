@@ -96,8 +96,8 @@ def main(argv=None) -> int:
 
     store = KnowledgeBase.open(args.kb or seed_path())
     experiments = store.experiments_frame()
-    figures: dict = {"kb": store.location.describe(), "threads": args.threads, "cpu_count": os.cpu_count(),
-                     "torch": torch.__version__}
+    kb_name = store.location.describe() if args.kb else f"bundled seed KB at {store.location.path}"
+    figures: dict = {"kb": kb_name, "threads": args.threads, "cpu_count": os.cpu_count(), "torch": torch.__version__}
     figures["train_kb"] = time_training(experiments)
     figures["train_resampled"] = time_training(resampled(experiments, args.rows))
 

@@ -15,7 +15,7 @@ from typing_extensions import Annotated
 from rich.table import Table
 
 from ..errors import UserError
-from ..output import JsonOption, KBOption, console, emit_rows, err_console, note, print_json
+from ..output import JsonOption, KBOption, console, err_console, note, print_json
 
 app = typer.Typer(
     help="Recommend the classifier to train for a medical image classification task.\n\n"
@@ -310,19 +310,28 @@ SHORT_NAMES = {"pairwise_win_acc": "win acc"}
 
 
 def _print_methods(summary: dict[str, Any], title: str) -> None:
+    from rich import box
+
     methods = summary.get("methods", {})
-    stds = summary.get("std", {})
+    stds = summary.get("std", {}) if summary.get("folds", 2) > 1 else {}  # one held-out file: no spread
     columns = [c for c in METRIC_COLUMNS if any(c in m for m in methods.values())]
-    rows = []
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("method", no_wrap=True)
+    for c in columns:
+        table.add_column(SHORT_NAMES.get(c, c), no_wrap=True, justify="right")
     for name, values in methods.items():
         cells = []
         for c in columns:
-            mean = values.get(c)
-            std = stds.get(name, {}).get(c)
+            mean, std = values.get(c), stds.get(name, {}).get(c)
             cells.append("" if mean is None else f"{mean:.3f}" + ("" if std is None else f"±{std:.3f}"))
-        rows.append((name, *cells))
-    emit_rows(["method", *(SHORT_NAMES.get(c, c) for c in columns)], rows, title=title)
-    for metric, test in (summary.get("significance") or {}).items():
-        console.print(f"{metric}: {test['a']} {test['mean_a']:.3f} vs {test['b']} {test['mean_b']:.3f} (the best other "
-                      f"method here), p = {test['p_value']:.3g} ({test['test']}, n = {test['n']})",
-                      highlight=False, soft_wrap=True)
+        table.add_row(name, *cells)
+    console.print(table)
+    shown = set()
+    for key in ("significance", "significance_vs_classical"):
+        for metric, test in (summary.get(key) or {}).items():
+            if (metric, test["b"]) in shown:
+                continue
+            shown.add((metric, test["b"]))
+            console.print(f"{metric}: {test['a']} {test['mean_a']:.3f} vs {test['b']} {test['mean_b']:.3f} (the best other "
+                          f"method here{'' if key == 'significance' else ' but the ablation'}), p = {test['p_value']:.3g} "
+                          f"({test['test']}, n = {test['n']})", highlight=False, soft_wrap=True)

@@ -222,3 +222,18 @@ def test_evaluate_on_a_test_file_scores_its_rows(run, kb_file, tmp_path):
 def test_evaluate_rejects_unknown_methods_and_folds(run, kb_file):
     assert "--methods" in _error_line(run("recommend", "evaluate", "--kb", kb_file, "--methods", "oracle"))
     assert "--folds" in _error_line(run("recommend", "evaluate", "--kb", kb_file, "--folds", "1"))
+
+
+def test_demo_section_prints_a_recommendation_with_evidence(kb_file, cache_home, monkeypatch):
+    from rich.console import Console
+
+    from medicalrec.recommend.cli import show_recommendation_section
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    out = Console(record=True, width=200)
+    task = {"domain": "Skin Cancer Classification", "modality": "dermoscopy", "n_classes": 7}
+    show_recommendation_section(KnowledgeBase.open(kb_file), out, task=task, top=3)
+    text = out.export_text()
+    assert "--domain 'Skin Cancer Classification' --modality dermoscopy --classes 7 --top 3" in text
+    assert "Recommended models" in text and "EfficientNet-B0" in text
+    assert "https://doi.org/10.1000/paper" in text  # references from the KB's own papers
