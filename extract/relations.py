@@ -312,8 +312,11 @@ _VALUE_COLUMN = re.compile(r"^(?:values?|scores?|results?|performance|percentage
 
 def _value(cell: str) -> Optional[tuple[float, int]]:
     number = parse_number(cell)
-    if number is None:
-        return None
+    return None if number is None else _metric_value(number)
+
+
+def _metric_value(number: ParsedNumber) -> Optional[tuple[float, int]]:
+    """The number as a metric fraction, with the decimals it was printed with (on the 0-1 scale)."""
     value = metric_fraction(number)
     if value is None:
         return None
@@ -539,11 +542,7 @@ def _usable_number(text: str, number: ParsedNumber) -> Optional[tuple[float, int
     if number.is_integer and not number.is_percent:
         if 1900 <= number.value <= 2100 or number.value < 20:
             return None
-    value = metric_fraction(number)
-    if value is None:
-        return None
-    decimals = number.decimals + (2 if (number.is_percent or number.value > 1) else 0)
-    return value, decimals
+    return _metric_value(number)
 
 
 def _sentence_split(text: str, start: int, end: int) -> str:
