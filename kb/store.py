@@ -196,6 +196,7 @@ class KnowledgeBase:
         experiments: Iterable[ExperimentRecord],
         *,
         replace: bool = False,
+        replace_existing: bool = False,
         missing_provenance: Optional[Provenance] = None,
         missing_reason: str = NOT_STATED,
     ) -> SaveResult:
@@ -203,7 +204,8 @@ class KnowledgeBase:
 
         replace=True first drops the paper's earlier experiments of the same origin (re-extraction); otherwise an
         experiment already present (same paper, model, dataset, setting) is skipped, so
-        re-importing a file adds nothing. Features missing from a record are stored as
+        re-importing a file adds nothing — or, with replace_existing=True, replaced by the new record
+        (a re-measured setting) in the same transaction. Features missing from a record are stored as
         `not_reported` with `missing_provenance`.
         """
         self._require_writable()
@@ -230,11 +232,13 @@ class KnowledgeBase:
                 s.execute(text("DELETE FROM experiments WHERE paper_id = :p AND origin = :o"),
                           {"p": row.id, "o": paper.origin})
             for record in experiments:
-                self._save_experiment(s, row, paper.origin, record, result, missing_provenance, missing_reason)
+                self._save_experiment(s, row, paper.origin, record, result, missing_provenance, missing_reason,
+                                    replace_existing)
         return result
 
     def _save_experiment(self, s: Session, paper: Paper, origin: str, record: ExperimentRecord, result: SaveResult,
-                         missing_provenance: Optional[Provenance], missing_reason: str) -> None:
+                         missing_provenance: Optional[Provenance], missing_reason: str,
+                         replace_existing: bool = False) -> None:
         domain = _feature_text(record, "domain")
         modality = _feature_text(record, "modality")
         model, model_matched = self._resolve_model(s, record.model, record.model_family)
@@ -249,7 +253,10 @@ class KnowledgeBase:
                  " AND dataset_id IS :d AND setting = :s"),
             {"p": paper.id, "m": model.id, "d": dataset_id, "s": record.setting},
         ).first()
-        if existing is not None:
+        if existing is not None and replace_existing:
+            # Its features, measurements and validation runs follow by ON DELETE CASCADE.
+            s.execute(text("DELETE FROM experiments WHERE id = :e"), {"e": existing[0]})
+        elif existing is not None:
             result.experiments_skipped += 1
             result.experiment_ids.append(existing[0])
             return

@@ -152,3 +152,12 @@ def test_replace_drops_only_the_same_origins_experiments(kb):
     kb.save_paper(extracted, [_experiment(model="Xception")], replace=True)
     rows = kb.frame("SELECT m.name, e.origin FROM experiments e JOIN models m ON m.id = e.model_id ORDER BY m.name")
     assert list(zip(rows.name, rows.origin)) == [("VGG-16", "import"), ("Xception", "extract")]
+
+
+def test_replace_existing_swaps_one_experiment_in_place(kb):
+    paper = PaperRecord(ref_id="RUNS", origin="validated")
+    kb.save_paper(paper, [_experiment(model="ResNet-18", accuracy=0.80), _experiment(model="VGG16", accuracy=0.70)])
+    again = kb.save_paper(paper, [_experiment(model="ResNet-18", accuracy=0.85)], replace_existing=True)
+    assert (again.experiments_added, again.experiments_skipped) == (1, 0)
+    rows = kb.frame("SELECT model, accuracy FROM experiment_wide ORDER BY model")
+    assert list(zip(rows.model, rows.accuracy)) == [("ResNet-18", 0.85), ("VGG-16", 0.70)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ..kb import ExperimentRecord, KnowledgeBase, MeasurementRecord, PaperRecord, Provenance
@@ -40,27 +39,13 @@ def record_run(store: KnowledgeBase, dataset: MedMNISTDataset, size: int, model:
         notes=(f"best validation AUC {result.val_auc:.4f} at epoch {result.best_epoch}; "
                f"{result.images_per_s:.0f} training images/s on {result.device_name}"),
     )
-    _drop_same_setting(store, model, dataset.canonical, setting)
     paper = PaperRecord(ref_id=VALIDATION_REF_ID, title=VALIDATION_TITLE, origin="validated")
-    saved = store.save_paper(paper, [record])
+    saved = store.save_paper(paper, [record], replace_existing=True)
     experiment_id = saved.experiment_ids[0]
     gpu_hours = result.seconds / 3600 if result.device == "cuda" else 0.0
     store.add_validation_run(experiment_id, seed=seed, epochs=result.epochs, device=result.device,
                              seconds=result.seconds, gpu_hours=gpu_hours, size=size)
     return experiment_id
-
-
-def _drop_same_setting(store: KnowledgeBase, model: str, dataset: str, setting: str) -> None:
-    # save_paper skips an experiment that already exists and replace=True would drop every other
-    # validation run, so the one experiment being re-measured goes first (its features,
-    # measurements and validation_runs rows follow by ON DELETE CASCADE).
-    with store.session() as s, s.begin():
-        s.execute(text(
-            "DELETE FROM experiments WHERE id IN (SELECT e.id FROM experiments e"
-            " JOIN papers p ON p.id = e.paper_id JOIN models m ON m.id = e.model_id"
-            " JOIN datasets d ON d.id = e.dataset_id"
-            " WHERE p.ref_id = :ref AND m.name = :model AND d.name = :dataset AND e.setting = :setting)"),
-            {"ref": VALIDATION_REF_ID, "model": model, "dataset": dataset, "setting": setting})
 
 
 _PUBLISHED_SQL = (
