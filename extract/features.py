@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from ..kb import FeatureField, Provenance, normalize
+from ..kb import FeatureField, Provenance
 from . import gazetteers
 from .numbers import WORD_NUMBER_PATTERN, parse_count, word_to_int
 from .tables import Table
@@ -44,6 +44,7 @@ class Evidence:
     reason: Optional[str] = None       # set for derived values: the arithmetic
     model: Optional[str] = None        # a statement about one model (pretrained)
     ratio: Optional[float] = None      # "80% for training": a share, not a count
+    narrows: bool = False              # "only 1380 images left to use": the subset used, over any total
 
 
 def _snippet(text: str, start: int, end: int) -> str:
@@ -61,6 +62,7 @@ _NOT_TOTAL = r"(?!\s+(?:in|of|for|from|belonging to)\s+(?:the\s+)?(?:[\w-]+\s+){
 _TOTAL_PATTERNS = (
     (re.compile(rf"(?:a total of|in total|total(?: number)? of|overall)\s+{_N}\s+{_FILLER}{_NOUN}{_NOT_TOTAL}",
                 re.I), 2.0),
+    (re.compile(rf"\btotal (?:number|count) of {_NOUN}\s+(?:is|was|are|were|equals|:|=)\s+{_N}\b", re.I), 2.0),
     (re.compile(rf"(?<!training )(?<!train )(?<!test )(?<!testing )(?<!validation )"
                 rf"(?:dataset|database|collection|corpus|set)\s+(?:of|with|containing|comprising)\s+{_N}\s+"
                 rf"{_FILLER}{_NOUN}{_NOT_TOTAL}", re.I), 2.0),
@@ -73,6 +75,10 @@ _TOTAL_PATTERNS = (
     (re.compile(rf"\bwe (?:collected|gathered|acquired|obtained|used)\s+(?:a total of\s+)?{_N}\s+{_FILLER}{_NOUN}"
                 rf"\b{_NOT_TOTAL}(?!\s+(?:for|in|as)\s+(?:the\s+)?(?:train|test|val))", re.I), 1.0),
 )
+# "by using only five classes ... there are only 1380 images left to use": what the paper kept of a
+# larger dataset it also describes.
+_SUBSET_USED = re.compile(rf"\bonly\s+{_N}\s+{_NOUN}\s+(?:left|remain(?:ing|ed)?)|\b(?:leaving|leaves|left with|"
+                          rf"retaining|retained)\s+(?:only\s+)?{_N}\s+{_NOUN}", re.I)
 # "the training set contains 2870 images" is a split's size, not the dataset's.
 _SPLIT_BEFORE = re.compile(r"\b(?:train(?:ing)?|test(?:ing)?|val(?:idation)?)\s+(?:set|data|split|subset|"
                            r"partition|folder)s?\s*(?:\w+\s+)?$", re.I)
@@ -82,7 +88,7 @@ _SPLIT = r"(training|train|testing|test|validation|val)"
 _SPLIT_COUNT_PATTERNS = (
     re.compile(rf"{_N}\s+(?:[\w-]+\s+){{0,2}}?{_NOUN}?\s*(?:\([^()]{{0,12}}\)\s*)?(?:were\s+|was\s+|are\s+)?"
                rf"(?:used\s+)?(?:for|in|as)\s+"
-               rf"(?:the\s+)?{_SPLIT}\b(?!\s+and\s+validation)", re.I),
+               rf"(?:the\s+)?(?:purposes?\s+of\s+)?{_SPLIT}\b(?!\s+and\s+validation)", re.I),
     re.compile(rf"\b{_SPLIT}\s+(?:set|data|dataset|split|subset|images|samples)\s+(?:of|with|contains?|containing|"
                rf"comprises?|comprising|consists? of|has|had|includes?|included|:)\s+{_N}", re.I),
     re.compile(rf"{_N}\s+(?:[\w-]+\s+)?{_SPLIT}\s+{_NOUN}(?!\s+and\s+validation)", re.I),
@@ -97,13 +103,15 @@ _KFOLD = re.compile(rf"\b{_N}[- ]fold\s+(?:stratified\s+)?cross[- ]?validation|\
 _SIZE = re.compile(r"(?<![\d.])(\d{2,4})\s{0,2}(?:×|x|X|\*|\s(?:by)\s)\s{0,2}(\d{2,4})"
                    r"(?:\s{0,2}(?:×|x|X)\s{0,2}([13]))?(?!\d|\.\d)")
 _SIZE_CHW = re.compile(r"(?<![\d.])([13])\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})(?!\d|\.\d)")
-# A Keras-style input shape: "(224, 224, 3)".
-_SIZE_TUPLE = re.compile(r"\(\s*(?:None\s*,\s*)?(\d{2,4})\s*,\s*(\d{2,4})\s*,\s*([13])\s*\)")
+# A Keras-style input shape: "(224, 224, 3)" or "[150,150,3]".
+_SIZE_TUPLE = re.compile(r"[(\[]\s*(?:None\s*,\s*)?(\d{2,4})\s*,\s*(\d{2,4})\s*,\s*([13])\s*[)\]]")
 _SIZE_GOOD = re.compile(r"resiz|input|rescal|reduc|downsampl|down-sampl|fed|fixed size|image size|dimension|"
                         r"pixels|resolution of|size of|shape", re.I)
 _SIZE_BAD = re.compile(r"original|initial|raw resolution|native|kernel|filter|stride|pool|patch|window|conv", re.I)
 _GRAY = re.compile(r"gr[ae]y[- ]?scale|single[- ]channel|one channel|1[- ]channel|monochrome", re.I)
 _GRAY_CONVERT = re.compile(r"convert\w*\s+(?:\w+\s+){0,3}?(?:to|into)\s+gr[ae]y[- ]?scale", re.I)
+_INTERMEDIATE_STEP = re.compile(r"\s*(?:colou?r\s+|images?\s+)?(?:in order\s+)?(?:to (?:find|detect|extract|compute|"
+                                r"locate|identify|obtain|calculate)|for (?:contour|edge|threshold|segment))", re.I)
 _RGB = re.compile(r"\bRGB\b|3[- ]channels?|three[- ]channels?|colou?r images", re.I)
 _CLASSES = re.compile(rf"(?<![\d.])\b{_N}[- ](?:class|category|way)\b(?![- ]?(?:imbalance|weight|distribution))|"
                       rf"(?<![\d.])\b{_N}\s+(?:[\w-]+\s+)?(?:classes|categories|diagnostic categories|grades)\b", re.I)
@@ -111,7 +119,10 @@ _BINARY = re.compile(r"\bbinary\s+(?:classification|classifier|task|problem|labe
                      r"\btwo-class\b", re.I)
 _AUG_WORD = re.compile(r"\baugment(?:ation|ed|ing|s)?\b", re.I)
 _AUG_NO = re.compile(r"without (?:any )?(?:data )?augmentation|\bno (?:data )?augmentation|(?:did|do|does) not "
-                     r"(?:use|apply|perform|employ) (?:any )?(?:data )?augmentation|augmentation (?:was|were) not",
+                     r"(?:use|apply|perform|employ) (?:any )?(?:data )?augmentation|augmentation (?:was|were) not|"
+                     # an abandoned attempt: "attempts at data augmentation led to poor results"
+                     r"attempts? (?:at|to use|with) (?:data )?augmentation (?:led to|gave|resulted in|yielded) "
+                     r"(?:poor|worse|lower)|augmentation (?:did not|didn't|failed to) (?:yield|improve|help)",
                      re.I)
 _PRETRAIN = re.compile(r"pre-?trained|image ?net|transfer learning|fine-?tun", re.I)
 _SCRATCH = re.compile(r"from scratch|random(?:ly)? initiali[sz]|without pre-?training|no pre-?training", re.I)
@@ -137,6 +148,10 @@ def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = ()
                 count = _count(match.group(1))
                 if count is not None and count >= 20:
                     add("n_samples", count, match, weight)
+        for match in _SUBSET_USED.finditer(text):
+            count = _count(match.group(1) or match.group(2))
+            if count is not None and count >= 20:
+                add("n_samples", count, match, 2.0, narrows=True)
         for pattern in _SPLIT_COUNT_PATTERNS:
             for match in pattern.finditer(text):
                 groups = [g for g in match.groups() if g]
@@ -244,6 +259,8 @@ def _size_evidence(text: str, page: Optional[int], method: str) -> list[Evidence
 def _channel_evidence(text: str, page: Optional[int], method: str) -> list[Evidence]:
     """Grayscale -> 1, RGB -> 3. A conversion to grayscale outweighs the RGB it converts from."""
     convert = _GRAY_CONVERT.search(text)
+    if convert and _INTERMEDIATE_STEP.match(text[convert.end():]):
+        return []  # "converted into grayscale to find its contour": a step, not the model's input
     if convert:
         return [Evidence("channels", 1, page, _snippet(text, convert.start(), convert.end()), method, 3.0)]
     found = []
@@ -315,6 +332,7 @@ def resolve(feature: str, evidence: list[Evidence], *, method: str, source_url: 
     values = [e for e in evidence if e.feature == feature and e.value is not None]
     if not values:
         return missing("not_reported", "not stated in the paper", method, source_url)
+    values = [e for e in values if e.narrows] or values
     support: dict[object, float] = defaultdict(float)
     first: dict[object, Evidence] = {}
     for e in values:
@@ -403,11 +421,7 @@ def model_feature(feature: str, model: str, evidence: list[Evidence], *, method:
 
 def is_classical(model: str) -> bool:
     """Classical ML (SVM, kNN, trees, logistic regression): pretraining does not apply."""
-    canonical = gazetteers.model_of(model)
-    if canonical == "Naive Bayes":
+    if gazetteers.model_of(model) == "Naive Bayes":
         return True
-    if canonical is None:
-        family = normalize.guess_family(model)
-    else:
-        family = next((m.family for m in normalize.model_catalog() if m.name == canonical), "Other")
+    family = gazetteers.family_of(model)
     return family in CLASSICAL_FAMILIES and family != "Other"

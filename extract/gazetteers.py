@@ -332,6 +332,18 @@ def model_of(text: str) -> Optional[str]:
     return normalize.lookup(text, model_index())
 
 
+def family_of(model: str) -> str:
+    """The catalogue family of a model name (a bespoke name by keyword rules), else "Other"."""
+    canonical = model_of(model)
+    if canonical is None:
+        return normalize.guess_family(model)
+    return next((m.family for m in normalize.model_catalog() if m.name == canonical), "Other")
+
+
+CONVOLUTIONAL_FAMILIES = frozenset({"CNN", "ResNet", "VGG", "DenseNet", "Inception/Xception", "MobileNet",
+                                    "EfficientNet"})
+
+
 def dataset_of(text: str) -> Optional[str]:
     return normalize.lookup(text, dataset_index())
 

@@ -53,17 +53,33 @@ _SECTION_WORDS = re.compile(
     r"datasets?|data(?: description| collection| preparation)?|experiments?|experimental (?:setup|results)|"
     r"results?(?: and (?:discussions?|analysis))?|results/discussions|evaluation|discussions?|"
     r"conclusions?(?: and future works?)?|future (?:works?|directions|scope)|references|bibliography|"
-    r"acknowledge?ments?|appendix|supplementary|extended data|online content)\b", re.IGNORECASE)
+    r"acknowledge?ments?|appendix|supplementary|extended data|online content|(?:table of )?contents|"
+    r"list of (?:tables|figures|abbreviations|symbols)|abbreviations|nomenclature)\b", re.IGNORECASE)
+# Sections that say nothing about the paper's own experiments: front matter (contents, lists of
+# tables), related work and references.
+NOT_OWN_WORK = frozenset({"front", "related", "references"})
 _NUMBERED_HEADING = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2}){0,3}|[IVX]{1,5}|[A-H])[.)]?\s+"
                                r"(?P<title>[A-Z][\w ,:/&()'’+-]{2,80}?)\s*:?\s*$")
 _PLAIN_HEADING = re.compile(r"^\s*(?P<title>[A-Z][\w ,/&'’-]{2,60}?)\s*:?\s*$")
 _INLINE_ABSTRACT = re.compile(r"^\s*Abstract\s*[—:–.-]\s*", re.IGNORECASE)
 _FURNITURE = re.compile(r"^\s*(?:\d{1,4}|page \d+(?: of \d+)?|authorized licensed use limited to.*|"
-                        r".*downloaded on .* from ieee xplore.*)\s*$", re.IGNORECASE)
+                        r".*downloaded on .* from ieee xplore.*|"
+                        r".*(?:\.\s?){4,}\s*[\divxlc]*)\s*$", re.IGNORECASE)  # contents lines with dot leaders
 _REVIEW = re.compile(r"\b(?:review|survey|overview|meta-analysis|state of the art)\b", re.IGNORECASE)
 # The article-type label journals print on a line of its own above the title ("REVIEW ARTICLE").
 _REVIEW_LABEL = re.compile(r"^\s*(?:(?:systematic|narrative|scoping|invited)\s+)?(?:review|survey)(?:\s+article)?\s*$",
                            re.IGNORECASE)
+# A paper that calls itself a review on its first page ("the primary focus of this review", "we survey").
+_SELF_REVIEW = re.compile(r"\b(?:this|the present|our)\s+(?:(?:systematic|narrative|scoping|literature|comprehensive)\s+)?"
+                          r"(?:review|survey|overview|meta-analysis)\b|\bwe\s+(?:systematically\s+)?(?:review|survey)\b|"
+                          r"\b(?:this|the present|our)\s+(?:paper|article|work|chapter)\s+(?:reviews|surveys|"
+                          r"(?:presents|provides|offers) an?\s+(?:[\w-]+\s+){0,2}?(?:review|survey|overview))\b",
+                          re.IGNORECASE)
+# A segmentation paper scores pixels, not images: its sensitivity or PPV is no classification result.
+_SEGMENTATION_TASK = re.compile(r"segment", re.IGNORECASE)
+_CLASSIFICATION_TASK = re.compile(r"classif|detect|diagnos|recogni|grading|predict|screening", re.IGNORECASE)
+# A notebook export's cell prompt ("In [15]:"): a new paragraph, and no citation.
+_NOTEBOOK_PROMPT = re.compile(r"^\s*(?:In|Out)\s*\[\s*\d*\s*\]\s*:\s*")
 _BULLET = re.compile(r"^\s*(?:[•▪◦●■–]|\(?[ivx]{1,4}\)|\d{1,2}\))\s")
 _NUMERIC_TOKEN = re.compile(r"^[(\[]?[-+]?\d+(?:[.,]\d+)?%?[)\],]?$")
 
@@ -83,6 +99,8 @@ def _section_of(title: str, current: str, numbered: bool) -> str:
         return "related"
     if name in ("references", "bibliography"):
         return "references"
+    if re.match(r"(?:table of )?contents|list of|abbreviations|nomenclature", name):
+        return "front"
     if name.startswith("future"):
         return "future"
     if name.startswith("conclusion"):
@@ -126,15 +144,26 @@ class Prose:
             page = number
         return page
 
-    def only_references(self, page: int) -> bool:
-        """Whether a page holds nothing but references (no point laying it out for tables)."""
+    def holds_no_own_work(self, page: int) -> bool:
+        """Whether a page holds nothing but front matter, related work and references: its tables
+        list other papers' results or none, so it is not laid out for tables."""
         bounds = [start for start, number in self.page_starts if number == page]
         if not bounds:
             return False
         later = [start for start, number in self.page_starts if start > bounds[0]]
         end = later[0] if later else len(self.text)
         names = {self.section_at(bounds[0])} | {name for start, name in self.sections if bounds[0] <= start < end}
-        return names == {"references"}
+        return names <= NOT_OWN_WORK
+
+    def section_of(self, page: int, text: str) -> Optional[str]:
+        """The section where a line of a page (a table's caption) stands, None when not found."""
+        bounds = [start for start, number in self.page_starts if number == page]
+        if not bounds or not text.strip():
+            return None
+        later = [start for start, number in self.page_starts if start > bounds[0]]
+        needle = " ".join(text.split())[:40]
+        found = self.text.find(needle, bounds[0], later[0] if later else len(self.text))
+        return self.section_at(found) if found >= 0 else None
 
     def section_at(self, offset: int) -> str:
         section = "body"
@@ -183,7 +212,10 @@ def prepare_prose(pages: Iterable[tuple[Optional[int], str]], first_section: str
             if _INLINE_ABSTRACT.match(line) and section != "abstract":
                 section = "abstract"
                 sections.append((length, section))
-            if _BULLET.match(line):
+            prompt = _NOTEBOOK_PROMPT.match(line)
+            if prompt:
+                line = line[prompt.end():]
+            if _BULLET.match(line) or prompt:
                 emit("\n\n")
             line = " ".join(line.split())
             if parts and parts[-1].endswith("-") and line[:1].islower() and len(parts[-1]) > 1 \
@@ -231,6 +263,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
     generic_weight: Counter = Counter()
     sentence_models: list[list[tuple[int, str]]] = []
     proposed_cue = weak_cue = False
+    proposed_keys: set[str] = set()  # models named in a sentence that proposes ("we propose a CNN")
     title_key_text = (title or "").lower()
     sents = list(doc.sents)
     # Span.ents scans the whole document each time; bucket the entities by sentence once.
@@ -265,7 +298,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
                 entities.append((s, e, "DATASET", ent._.canonical))
             else:
                 entities.append((s, e, ent.label_, ent._.canonical))
-        usable = section not in ("related", "references")
+        usable = section not in NOT_OWN_WORK
         cited = bool(re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]|et al\.", text))
         weight = 3 if section == "abstract" or index < 3 else 1
         strong_cue = bool(gazetteers.EXPLICIT_OWN_MODEL.search(text))
@@ -281,6 +314,8 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
                     key = model_key(surface)
                     surfaces[key][surface] += 1
                     bonus = 2 if strong_cue else 0
+                    if strong_cue:
+                        proposed_keys.add(key)
                     if gazetteers.model_of(surface) in GENERIC_MODELS:
                         generic_weight[key] += weight + bonus
                     else:
@@ -305,6 +340,11 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
     context.sentence_models = sentence_models
     context.label_models = find_label_models(list(zip(context.sentence_texts, sentence_models)))
     ranked = model_weight.most_common() or generic_weight.most_common()
+    proposed_generic = [(key, weight) for key, weight in generic_weight.most_common() if key in proposed_keys]
+    if proposed_generic and ranked and ranked[0][0] not in proposed_keys and proposed_generic[0][1] > ranked[0][1]:
+        # "We propose a CNN ...": a generic model the paper proposes outranks the named models it
+        # only mentions (the rows of a comparison it copied, say).
+        ranked = proposed_generic
     if ranked:
         key = ranked[0][0]
         context.main_model = surfaces[key].most_common(1)[0][0]
@@ -327,7 +367,7 @@ def _sentence_results(analysis: Analysis, method: str) -> list[Result]:
     recent: Optional[str] = None
     recent_age = 99
     for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
-        if section in ("related", "references"):
+        if section in NOT_OWN_WORK:
             recent, recent_age = None, 99
             continue
         if sentence.text.startswith("\n") or _heading(sentence.text) is not None:
@@ -370,7 +410,7 @@ def _add_alias_entities(analysis: Analysis, table_models: Iterable[str] = ()) ->
 def _feature_evidence(analysis: Analysis, tables: list[Table], method: str) -> list[feat.Evidence]:
     evidence: list[feat.Evidence] = []
     for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
-        if section in ("related", "references"):
+        if section in NOT_OWN_WORK:
             continue
         if re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]", sentence.text) and section != "body":
             continue
@@ -557,7 +597,7 @@ def _own_model_field(analysis: Analysis, method: str, source_url: Optional[str])
     own = context.proposed_cue or context.single_model
     cue = gazetteers.EXPLICIT_OWN_MODEL if context.proposed_cue else gazetteers.IMPLICIT_OWN_MODEL
     sentence = next((s for s, section in zip(analysis.sentences, analysis.sections)
-                     if section not in ("related", "references") and cue.search(s.text)), None)
+                     if section not in NOT_OWN_WORK and cue.search(s.text)), None)
     provenance = Provenance(method="derived", page=sentence.page if sentence and own else None,
                             snippet=(sentence.text if sentence and own else context.main_model)[:200],
                             source_url=source_url, confidence=0.6)
@@ -571,6 +611,19 @@ def _review_features(method: str, source_url: Optional[str]) -> dict[str, Featur
             for name in FEATURES}
 
 
+def is_review(title: Optional[str], first_page: str) -> bool:
+    """A review, survey or overview: by its title, the article-type label above it, or the way
+    its first page refers to itself."""
+    return bool(title and _REVIEW.search(title)) \
+        or any(_REVIEW_LABEL.match(line) for line in first_page.splitlines()[:12]) \
+        or bool(_SELF_REVIEW.search(" ".join(first_page.split())))
+
+
+def is_segmentation_paper(title: Optional[str]) -> bool:
+    """A paper whose title announces segmentation and no image-level task."""
+    return bool(title and _SEGMENTATION_TASK.search(title) and not _CLASSIFICATION_TASK.search(title))
+
+
 def _document_results(prose: Prose, tables: list[Table], title: Optional[str], method: str,
                       source_url: Optional[str], review: bool = False
                       ) -> tuple[list[ExperimentRecord], list[str], dict[str, FeatureField]]:
@@ -578,13 +631,16 @@ def _document_results(prose: Prose, tables: list[Table], title: Optional[str], m
         return [], ["a review article: its results are quoted from other papers, so none are extracted"], \
             _review_features(method, source_url)
     analysis = analyse(prose, title)
+    evidence = _feature_evidence(analysis, tables, method)
+    if is_segmentation_paper(title):
+        return [], ["a segmentation paper: its scores rate pixels, not images, so no classification results "
+                    "are extracted"], _paper_level([], analysis, evidence, method, source_url)
     results = []
     for table in tables:
         results.extend(results_from_table(table, analysis.context))
     _add_alias_entities(analysis, {r.model for r in results})
     results.extend(_sentence_results(analysis, method))
     merged = merge_results(results)
-    evidence = _feature_evidence(analysis, tables, method)
     experiments = _experiments(merged, analysis, evidence, method, source_url)
     warnings = []
     if not experiments:
@@ -597,12 +653,13 @@ def extract_document(document: "PdfDocument") -> DocumentResult:
     title = _title(document)
     prose = prepare_prose(((page.number, page.text) for page in document.pages))
     tables: list[Table] = []
-    first_lines = document.pages[0].text.splitlines()[:12] if document.pages else []
-    review = bool(title and _REVIEW.search(title)) or any(_REVIEW_LABEL.match(line) for line in first_lines)
+    review = is_review(title, document.pages[0].text if document.pages else "")
     if not review:
         for page in document.pages:
-            if page_may_have_table(page.text) and not prose.only_references(page.number):
-                tables.extend(find_tables(page.layout(), page.number))
+            if page_may_have_table(page.text) and not prose.holds_no_own_work(page.number):
+                for table in find_tables(page.layout(), page.number):
+                    table.section = prose.section_of(page.number, table.caption or "") or table.section
+                    tables.append(table)
     source_url = None
     experiments, warnings, features = _document_results(prose, tables, title, "sentence", source_url, review)
     metadata = document.metadata or {}

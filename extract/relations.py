@@ -138,6 +138,10 @@ def find_label_models(sentences: list[tuple[str, list[tuple[int, str]]]]) -> dic
 # ---------------------------------------------------------------------------- tables
 _PREVIOUS_WORK = re.compile(r"previous|prior|existing|literature|related work|state[- ]of[- ]the[- ]art|"
                             r"other (?:studies|works|methods)|published", re.IGNORECASE)
+# A column naming where each row comes from: a table of the literature.
+_SOURCE_HEADER = re.compile(r"^(?:authors?|references?|ref\.?|refs\.?|study|studies|papers?|works?|citations?|"
+                            r"(?:author|authors|study|paper|work|ref\.?)\s*(?:\(year\)|/\s*year|and year|,\s*year)|"
+                            r"year)$", re.IGNORECASE)
 _OURS = re.compile(r"\(\s*(?:ours|proposed|our (?:model|method))\s*\)|\bours\b|\bproposed\b|\*$", re.IGNORECASE)
 _PER_CLASS_CAPTION = re.compile(r"per[- ]class|class[- ]wise|each class|for each (?:category|class)", re.IGNORECASE)
 _CLASS_HEADER = re.compile(r"^(?:class(?:es)?|category|categories|label|disease|grade|type|lesion|tumou?r type)$",
@@ -326,7 +330,8 @@ def _metric_value(number: ParsedNumber) -> Optional[tuple[float, int]]:
 
 def results_from_table(table: Table, ctx: DocumentContext) -> list[Result]:
     caption = table.caption or ""
-    previous_work = bool(_PREVIOUS_WORK.search(caption))
+    previous_work = bool(_PREVIOUS_WORK.search(caption)) or table.section == "related" \
+        or any(_SOURCE_HEADER.match(h.strip()) for h in table.header)
     if _PER_CLASS_CAPTION.search(caption):
         return []
     segmentation = bool(_SEGMENTATION.search(caption))
@@ -497,7 +502,7 @@ _UNIT_AFTER = re.compile(r"^\s*(?:pixels?|px|mb|gb|kb|seconds?|s|ms|minutes?|hou
                          r"×|x\s*\d)\b", re.IGNORECASE)
 _NOT_A_RESULT = re.compile(r"\b(?:if|exceeds?|threshold|stops?|stopping|dataset accuracy|label accuracy|"
                            r"annotation accuracy|imagenet|top-?5|top-five)\b"
-                           r"|\bloss\s*[:=]|\bepoch\s*\d+\s*/\s*\d+|\d+/\d+\s*\[=",  # training logs
+                           r"|\b(?:val_)?loss\s*[:=]|\bepoch\s*\d+\s*/\s*\d+|\d+/\d+\s*\[=|\d+m?s/step",  # training logs
                            re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r";|\bwhereas\b|\bwhile\b|\bcompared (?:to|with)\b|\bversus\b|\bvs\.?(?=\s)|\bthan\b")
 _ANAPHOR = re.compile(r"\b(?:the|this|our|proposed|final|trained|best)\s+(?:\w+\s+){0,2}?(?:model|network|classifier|"
@@ -508,7 +513,8 @@ _MODEL_WORD = re.compile(r"\b(?:model|network|classifier|algorithm|system|approa
 _CITATION = re.compile(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]")
 _GAP_AFTER = re.compile(r"^[\s:=()]*(?:(?:of|is|was|were|are|at|to|reached|reaching|achieved|achieving|attained|"
                         r"obtained|yielded|yielding|showed|scored|value|values|score|scores|rate|equal|equals|a|an|"
-                        r"the|overall|mean|average|test|testing|validation|val|on|with|by|as|high|higher|"
+                        r"the|overall|mean|average|test|testing|validation|val|train|training|process|phase|set|"
+                        r"on|with|by|as|high|higher|"
                         r"impressive|extraordinary|remarkable|excellent|good|best|final|its|our|of\s+about)"
                         r"[\s:=(,]*){0,6}$", re.IGNORECASE)
 _GAP_BEFORE = re.compile(r"^\s*(?:\([^()]{0,20}\))?\s*(?:overall|mean|average|test|testing|validation|val|"
@@ -672,11 +678,21 @@ def _resolve_mention(mention: tuple[int, int, str], ctx: DocumentContext) -> Opt
     if name == "PROPOSED":
         return ctx.main_model or "proposed"
     if gazetteers.model_of(name) in GENERIC_MODELS and ctx.main_model \
-            and gazetteers.model_of(ctx.main_model) not in GENERIC_MODELS:
+            and gazetteers.model_of(ctx.main_model) not in GENERIC_MODELS \
+            and _same_kind(gazetteers.model_of(name), ctx.main_model):
         return ctx.main_model
     if ctx.main_model and is_head_of(name, ctx.main_model):
         return ctx.main_model  # "our GCN" in a paper about its "Delaunay GCN"
     return name
+
+
+def _same_kind(generic: str, model: str) -> bool:
+    """Whether a generic mention ("the CNN") can stand for a paper's named model: a CNN for a
+    convolutional network ("VGG19", "Mask R-CNN"), not for a graph network ("GCN")."""
+    family = gazetteers.family_of(model)
+    if generic == "Custom CNN":
+        return family in gazetteers.CONVOLUTIONAL_FAMILIES or bool(re.search(r"cnn|conv|net\b", model, re.I))
+    return True
 
 
 def is_head_of(mention: str, name: str) -> bool:

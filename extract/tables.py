@@ -44,6 +44,7 @@ class Table:
     header: list[str]            # column names; "" where the layout left a column unnamed
     rows: list[list[str]]        # each row aligned to `header` (same length)
     lines: list[str] = field(default_factory=list)
+    section: str = "body"        # the paper's section it stands in ("related": other papers' results)
 
     @property
     def snippet(self) -> str:
@@ -131,6 +132,8 @@ def _is_numeric_cell(text: str) -> bool:
 
 def _is_prose(cells: list[Cell]) -> bool:
     """Justified prose (and references): many one-word cells, several of them lower-case words."""
+    if all(_METRIC_HEADER.match(c.text) for c in cells):
+        return False  # a classification report's header: "precision    recall  f1-score   support"
     words = " ".join(c.text for c in cells).split()
     numeric = sum(_is_numeric_cell(c.text) for c in cells)
     if numeric and len(cells) <= 6:
@@ -140,6 +143,10 @@ def _is_prose(cells: list[Cell]) -> bool:
     lower = sum(1 for c in cells if re.fullmatch(r"[a-z][a-z'’,.;:()-]*", c.text))
     alpha = sum(1 for c in cells if re.fullmatch(r"[A-Za-z][A-Za-z'’,.;:()-]*", c.text))
     return lower / len(cells) >= 0.5 or (lower >= 2 and alpha / len(cells) >= 0.6)
+
+
+_METRIC_HEADER = re.compile(r"^(?:precision|recall|f1[- ]?score|f1|support|accuracy|sensitivity|specificity|auc|"
+                            r"kappa)$", re.IGNORECASE)
 
 
 @dataclass
@@ -264,14 +271,26 @@ def _align(header: list[Cell], row: list[Cell]) -> list[str]:
 
 
 def _merge_header_rows(upper: list[Cell], lower: list[Cell]) -> list[Cell]:
-    """One header from a wrapped one: each cell of the shorter row joins the column it sits in."""
+    """One header from a wrapped one: each cell of the shorter row joins the column it sits in.
+    A cell of the shorter row that ends left of every column of the longer one heads a column of
+    its own (the row-label column: "Model" above nothing), and a group label over several columns
+    ("Classification metrics" above "Accuracy Precision Recall") names no single column."""
     base, other = (upper, lower) if len(upper) >= len(lower) else (lower, upper)
-    placed = _align(base, other) if len(other) != len(base) else [c.text for c in other]
-    merged = []
+    leading = [c for c in other if c.end < base[0].start]
+    other = [c for c in other if c not in leading and not _GROUP_LABEL.match(c.text)]
+    if not other:
+        placed = [""] * len(base)
+    else:
+        placed = _align(base, other) if len(other) != len(base) else [c.text for c in other]
+    merged = list(leading)
     for cell, extra in zip(base, placed):
         parts = [extra, cell.text] if base is lower else [cell.text, extra]
         merged.append(Cell(" ".join(p for p in parts if p), cell.start, cell.end))
     return merged
+
+
+_GROUP_LABEL = re.compile(r"^(?:[\w-]+\s+)?(?:metrics|measures|performance(?:\s+(?:metrics|measures))?|results|scores)$",
+                          re.IGNORECASE)
 
 
 def _header_and_rows(block: list[_Row]) -> tuple[list[Cell], list[list[Cell]]]:

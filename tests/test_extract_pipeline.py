@@ -112,6 +112,94 @@ def test_a_document_without_results_says_so():
     assert result.experiments == [] and result.warnings
 
 
+@pytest.mark.parametrize("title, first_page, expected", [
+    ("Advancements in Medical Imaging", "Abstract- The use of GANs is the primary focus of this review.", True),
+    ("Deep Learning in Medical Imaging: General Overview", "", True),
+    ("Pneumonia Detection", "In this paper we propose PneuNet. A review [3] of prior work found gaps.", False),
+])
+def test_reviews_are_known_by_title_or_by_how_they_refer_to_themselves(title, first_page, expected):
+    from medicalrec.extract.pipeline import is_review
+
+    assert is_review(title, first_page) is expected
+
+
+def test_a_segmentation_paper_yields_no_classification_results():
+    text = ("Brain Tumor Segmentation Using Convolutional Neural Networks in MRI Images\n"
+            "Our CNN reached a sensitivity of 0.86 and a positive predictive value of 0.88 on BRATS 2013.\n")
+    page = Page(1, text)
+    result = extract_document(PdfDocument(Path("seg.pdf"), "1" * 64, [page],
+                                          {"title": None, "doi": None, "year": None}))
+    assert result.experiments == []
+    assert result.warnings == ["a segmentation paper: its scores rate pixels, not images, so no classification "
+                               "results are extracted"]
+    classification = PdfDocument(Path("cls.pdf"), "2" * 64, [Page(1, text.replace("Segmentation", "Classification"))],
+                                 {"title": None, "doi": None, "year": None})
+    assert extract_document(classification).experiments
+
+
+NOTEBOOK_PAGE = """\
+Brain Tumor MRI Classification
+We build a simple CNN model with Keras to classify the MRI scans.
+In [16]: history = model.fit(train_gen, epochs=10, validation_data=val_gen)
+Epoch 1/10
+179/179 [==============================] - 95s 527ms/step - loss: 0.8133 - accuracy: 0.6712 - val_loss: 0.7011 - val_accuracy: 0.7241
+In [18]: print(f"Test accuracy: {acc*100:.2f}%")
+Test accuracy: 95.12%
+In [19]: print(classification_report(y_true, y_pred, target_names=classes))
+              precision    recall  f1-score   support
+      glioma       0.97      0.91      0.94       300
+  meningioma       0.90      0.89      0.90       306
+    accuracy                           0.95       606
+   macro avg       0.94      0.90      0.92       606
+weighted avg       0.95      0.95      0.95       606
+Epoch 6: val_accuracy improved from 0.93410 to 0.95120, saving model to best.h5
+"""
+
+
+def test_a_notebook_export_gives_its_printed_results_not_its_training_log():
+    page = Page(1, NOTEBOOK_PAGE, _layout=NOTEBOOK_PAGE)
+    result = extract_document(PdfDocument(Path("nb.pdf"), "3" * 64, [page], {"title": None, "doi": None, "year": None}))
+    assert {(m.metric, round(m.value, 4)) for e in result.experiments for m in e.measurements} == {
+        ("accuracy", 0.9512), ("precision", 0.94), ("recall", 0.90), ("f1", 0.92)}
+    assert result.features["n_test"].value == 606
+
+
+THESIS_PAGES = [
+    """Brain Tumor Detection and Classification
+TABLE OF CONTENTS
+1    Introduction ..................................................  1
+4.3  Accuracy and Loss .............................................  28
+4.4  Precision, Recall and F1 Score ................................  29
+""",
+    """CHAPTER 2
+LITERATURE SURVEY
+Kumar et al. used VGG16 and obtained an accuracy of 94.5% on the Figshare dataset.
+Table 2.1: Comparison of methods
+Method        Dataset      Accuracy
+VGG16         Figshare     94.5%
+ResNet50      Figshare     96.2%
+CHAPTER 3
+METHODOLOGY
+We propose a CNN with four convolution layers.
+""",
+    """CHAPTER 4
+RESULTS
+Table 4.1: Results of earlier studies and ours
+Author        Model        Accuracy
+Kumar         VGG16        94.5%
+Singh         ResNet50     96.2%
+Our CNN reached a test accuracy of 97.1%.
+""",
+]
+
+
+def test_a_thesis_keeps_its_own_result_not_its_contents_or_literature_tables():
+    pages = [Page(i, text, _layout=text) for i, text in enumerate(THESIS_PAGES, 1)]
+    result = extract_document(PdfDocument(Path("thesis.pdf"), "4" * 64, pages,
+                                          {"title": None, "doi": None, "year": None}))
+    assert _predicted(result) == [("CNN", "accuracy", pytest.approx(0.971))]
+
+
 def test_abstract_only_text_uses_openalex_provenance():
     result = extract_from_text("Using transfer learning, a DenseNet-121 reached an AUC of 0.94 on ChestX-ray14.",
                                source_url="https://openalex.org/W2")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medicalrec.extract.features import paper_features, sentence_evidence, table_evidence
+from medicalrec.extract.features import paper_features, resolve, sentence_evidence, table_evidence
 from medicalrec.extract.pipeline import extract_from_text
 from medicalrec.extract.tables import Table
 
@@ -172,3 +172,35 @@ def test_split_shares_in_brackets_after_the_split():
     fields = features_of("The dataset contains a total of 2,000 images.",
                          "It was divided into training (70%), validation (15%) and test (15%) sets.")
     assert (value(fields, "n_train"), value(fields, "n_val"), value(fields, "n_test")) == (1400, 300, 300)
+
+
+def test_a_total_named_before_its_number_and_splits_for_a_purpose():
+    fields = features_of("The total number of samples is 17092 of which 11959 are used for the purpose of "
+                         "training, 1712 for validation and 3421 for testing.")
+    assert (value(fields, "n_samples"), value(fields, "n_train"), value(fields, "n_val"),
+            value(fields, "n_test")) == (17092, 11959, 1712, 3421)
+
+
+def test_the_subset_a_paper_keeps_outweighs_the_dataset_it_comes_from():
+    fields = features_of("The training dataset consists of 2239 skin cancer images distributed in nine folders.",
+                         "However, by using only five classes, there are only 1380 images left to use.")
+    assert value(fields, "n_samples") == 1380
+    assert "1380 images left" in fields["n_samples"].provenance.snippet
+
+
+def test_an_abandoned_augmentation_attempt_rules_it_out():
+    evidence = sentence_evidence("Initial attempts at data augmentation led to poor results, so the final "
+                                 "pipeline has none.", page=2)
+    field = resolve("augmentation", evidence, method="sentence")
+    assert (field.value, field.provenance.page) == ("no", 2)
+
+
+def test_a_grayscale_step_for_finding_contours_is_not_the_input():
+    assert value(features_of("Each image is converted into grayscale to find its contour."), "channels") == \
+        "not_reported"
+    assert value(features_of("All images were converted to grayscale before training."), "channels") == 1
+
+
+def test_an_input_shape_written_as_a_list():
+    fields = features_of("The CNN takes images of dimension [150,150,3] as input.")
+    assert (value(fields, "width"), value(fields, "height"), value(fields, "channels")) == (150, 150, 3)

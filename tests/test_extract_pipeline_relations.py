@@ -143,6 +143,21 @@ def test_numbers_that_are_not_results(text):
     assert tuples(text) == set()
 
 
+def test_a_split_named_as_a_process_between_metric_and_value():
+    text = ("The CNN model was compared with the graph model. The accuracy of the training process was 96.55% "
+            "and the accuracy of the validation process was 60.14%.")
+    assert tuples(text) == {("CNN model", "accuracy", 0.9655, "train"), ("CNN model", "accuracy", 0.6014, "val")}
+
+
+def test_a_generic_cnn_stands_for_a_convolutional_main_model_only():
+    from medicalrec.extract.relations import _resolve_mention
+
+    gcn = DocumentContext(main_model="Delaunay GCN")
+    assert _resolve_mention((0, 3, "CNN"), gcn) == "CNN"
+    vgg = DocumentContext(main_model="VGG19")
+    assert _resolve_mention((0, 3, "CNN"), vgg) == "VGG19"
+
+
 def test_a_clause_about_people_does_not_take_the_models_numbers():
     text = ("The Inception-v3 network achieves 72.1 ± 0.9% (mean ± s.d.) overall accuracy and two "
             "dermatologists attain 65.56% and 66.0% accuracy on a subset of the validation set.")

@@ -157,3 +157,22 @@ def test_a_small_results_table_without_caption_is_laid_out():
     assert page_may_have_table("Resnet500.987650.976540.98765\nVGG160.954320.943210.95432\n")
     assert not page_may_have_table("The accuracy of 0.95 was high for a model of this size and kind.\n"
                                    "It was 0.93 in the earlier study by the same group of authors.\n")
+
+
+# A header on two lines: the row-label column named only above ("Model"), a group label over the
+# metric columns ("Classification metrics"), the metric names below.
+GROUPED_HEADER = """\
+TABLE I.  CLASSIFICATION METRICS FOR FINE-TUNED MODELS
+
+    Model                        Classification metrics
+                  Accuracy              Precision              Recall
+    Resnet18      0.98042               0.97147                0.98042
+    Resnet50      0.98287               0.98000                0.98287
+"""
+
+
+def test_a_group_label_over_the_metric_columns_names_none_of_them():
+    (table,) = find_tables(GROUPED_HEADER, page=3)
+    assert table.header == ["Model", "Accuracy", "Precision", "Recall"]
+    assert table.rows == [["Resnet18", "0.98042", "0.97147", "0.98042"],
+                          ["Resnet50", "0.98287", "0.98000", "0.98287"]]
