@@ -114,7 +114,10 @@ _INTERMEDIATE_STEP = re.compile(r"\s*(?:colou?r\s+|images?\s+)?(?:in order\s+)?(
                                 r"locate|identify|obtain|calculate)|for (?:contour|edge|threshold|segment))", re.I)
 _RGB = re.compile(r"\bRGB\b|3[- ]channels?|three[- ]channels?|colou?r images", re.I)
 _CLASSES = re.compile(rf"(?<![\d.])\b{_N}[- ](?:class|category|way)\b(?![- ]?(?:imbalance|weight|distribution))|"
-                      rf"(?<![\d.])\b{_N}\s+(?:[\w-]+\s+)?(?:classes|categories|diagnostic categories|grades)\b", re.I)
+                      rf"(?<![\d.])\b{_N}\s+(?:[\w-]+\s+)?(?:classes|categories|diagnostic categories|grades)\b|"
+                      # "Number of Classes: 4" as a report or a notebook prints it, "num_classes=4" in its code
+                      rf"\bnumber of (?:output )?(?:classes|categories)\s*(?:is|was|are|:|=)\s*{_N}\b|"
+                      rf"\b(?:num|n|nb)_classes\s*=\s*(\d+)\b", re.I)
 _BINARY = re.compile(r"\bbinary\s+(?:classification|classifier|task|problem|labels?|cross[- ]?entropy|outcome)|"
                      r"\btwo-class\b", re.I)
 _AUG_WORD = re.compile(r"\baugment(?:ation|ed|ing|s)?\b", re.I)

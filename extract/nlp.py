@@ -51,12 +51,14 @@ def paragraph_breaks(doc: Doc) -> Doc:
 @Language.component("sentence_repairs")
 def sentence_repairs(doc: Doc) -> Doc:
     """Undo the sentencizer's splits after abbreviations ("(mean ± s.d.) overall accuracy",
-    "et al. reported"): a sentence does not start with a lower-case word or a closing bracket."""
+    "et al. reported", "et al. [7] trained"): a sentence does not start with a lower-case word, a
+    closing bracket or inside a bracket just opened."""
     for token in doc[1:]:
         previous = doc[token.i - 1]
         if not token.is_sent_start or (previous.is_space and "\n\n" in previous.text):
             continue
-        if token.text[:1].islower() or token.text[:1] in ")]},;:%":
+        inside_bracket = previous.text in ("[", "(")  # the sentencizer splits "et al. [" | "7] trained"
+        if token.text[:1].islower() or token.text[:1] in ")]},;:%" or inside_bracket:
             token.is_sent_start = False
     return doc
 

@@ -60,6 +60,7 @@ _SECTION_WORDS = re.compile(
 NOT_OWN_WORK = frozenset({"front", "related", "references"})
 _NUMBERED_HEADING = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2}){0,3}|[IVX]{1,5}|[A-H])[.)]?\s+"
                                r"(?P<title>[A-Z][\w ,:/&()'’+-]{2,80}?)\s*:?\s*$")
+_CHAPTER = re.compile(r"^\s*chapter\s+(?:\d{1,2}|[ivx]{1,5})\s*[.:]?\s*$", re.IGNORECASE)
 _PLAIN_HEADING = re.compile(r"^\s*(?P<title>[A-Z][\w ,/&'’-]{2,60}?)\s*:?\s*$")
 _INLINE_ABSTRACT = re.compile(r"^\s*Abstract\s*[—:–.-]\s*", re.IGNORECASE)
 _FURNITURE = re.compile(r"^\s*(?:\d{1,4}|page \d+(?: of \d+)?|authorized licensed use limited to.*|"
@@ -78,18 +79,23 @@ _SELF_REVIEW = re.compile(r"\b(?:this|the present|our)\s+(?:(?:systematic|narrat
 # A segmentation paper scores pixels, not images: its sensitivity or PPV is no classification result.
 _SEGMENTATION_TASK = re.compile(r"segment", re.IGNORECASE)
 _CLASSIFICATION_TASK = re.compile(r"classif|detect|diagnos|recogni|grading|predict|screening", re.IGNORECASE)
+_CITATION = re.compile(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]")
+_FIRST_PERSON = re.compile(r"\b(?:we|our|us)\b|\bthis (?:study|paper|work|report|article)\b", re.IGNORECASE)
 # A notebook export's cell prompt ("In [15]:"): a new paragraph, and no citation.
 _NOTEBOOK_PROMPT = re.compile(r"^\s*(?:In|Out)\s*\[\s*\d*\s*\]\s*:\s*")
 _BULLET = re.compile(r"^\s*(?:[•▪◦●■–]|\(?[ivx]{1,4}\)|\d{1,2}\))\s")
 _NUMERIC_TOKEN = re.compile(r"^[(\[]?[-+]?\d+(?:[.,]\d+)?%?[)\],]?$")
 
 
-def _section_of(title: str, current: str, numbered: bool) -> str:
+def _section_of(title: str, current: str, numbered: bool, subsection: bool = False) -> str:
     """The section a heading opens. An unknown heading opens a plain body section when it is
-    numbered (a new part of the paper), and continues the current one otherwise."""
+    numbered at the top level (a new part of the paper: "3 Proposed Method", "CHAPTER 3"), and
+    continues the current one otherwise ("2.1 Research Papers" inside a literature survey)."""
     match = _SECTION_WORDS.match(title.strip())
     if not match:
         if current == "references":
+            return current
+        if subsection and current != "abstract":
             return current
         return "body" if numbered or current == "abstract" else current
     name = match.group("name").lower()
@@ -108,18 +114,20 @@ def _section_of(title: str, current: str, numbered: bool) -> str:
     return "body"
 
 
-def _heading(line: str) -> Optional[tuple[str, bool]]:
-    """(title, numbered) when a line is a section heading."""
+def _heading(line: str) -> Optional[tuple[str, bool, bool]]:
+    """(title, numbered, subsection) when a line is a section heading."""
     stripped = line.strip()
     if not stripped or len(stripped.split()) > 9 or stripped.endswith((",", ";")):
         return None
+    if _CHAPTER.match(stripped):
+        return stripped, True, False
     numbered = _NUMBERED_HEADING.match(stripped)
     if numbered and not re.search(r"\d{3,}|[=%]", numbered.group("title")) \
             and not numbered.group("title").rstrip().endswith("."):
-        return numbered.group("title"), True
+        return numbered.group("title"), True, bool(re.match(r"\s*\d{1,2}\.\d", stripped))
     plain = _PLAIN_HEADING.match(stripped)
     if plain and _SECTION_WORDS.match(plain.group("title")) and len(stripped.split()) <= 5:
-        return plain.group("title"), False
+        return plain.group("title"), False, False
     return None
 
 
@@ -203,7 +211,7 @@ def prepare_prose(pages: Iterable[tuple[Optional[int], str]], first_section: str
             heading = _heading(line)
             if heading is not None or CAPTION_RE.match(line):
                 if heading is not None:
-                    new_section = _section_of(*heading[:1], section, heading[1])
+                    new_section = _section_of(heading[0], section, heading[1], heading[2])
                     if new_section != section:
                         section = new_section
                         sections.append((length, section))
@@ -299,7 +307,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
             else:
                 entities.append((s, e, ent.label_, ent._.canonical))
         usable = section not in NOT_OWN_WORK
-        cited = bool(re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]|et al\.", text))
+        cited = bool(_CITATION.search(text) or "et al." in text)
         weight = 3 if section == "abstract" or index < 3 else 1
         strong_cue = bool(gazetteers.EXPLICIT_OWN_MODEL.search(text))
         if usable:
@@ -372,7 +380,7 @@ def _sentence_results(analysis: Analysis, method: str) -> list[Result]:
             continue
         if sentence.text.startswith("\n") or _heading(sentence.text) is not None:
             recent_age = 99 if not models else recent_age
-        cited = bool(re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]", sentence.text))
+        cited = bool(_CITATION.search(sentence.text))
         if not cited:
             found = results_from_sentence(sentence, analysis.context, recent if recent_age <= 2 else None, method)
             results.extend(found)
@@ -412,10 +420,15 @@ def _feature_evidence(analysis: Analysis, tables: list[Table], method: str) -> l
     for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
         if section in NOT_OWN_WORK:
             continue
-        if re.search(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]", sentence.text) and section != "body":
-            continue
-        evidence.extend(feat.sentence_evidence(sentence.text, sentence.page, models, method=method,
-                                               future=section == "future"))
+        cited = bool(_CITATION.search(sentence.text))
+        if cited and section not in ("body", "future"):
+            continue  # an abstract or conclusion restating others' work
+        found = feat.sentence_evidence(sentence.text, sentence.page, models, method=method,
+                                       future=section == "future")
+        if cited and section == "body" and not _FIRST_PERSON.search(sentence.text):
+            # "Krizhevsky et al. [7] trained a network on ImageNet": how the cited work was trained.
+            found = [e for e in found if e.feature not in ("pretrained", "augmentation")]
+        evidence.extend(found)
     for table in tables:
         evidence.extend(feat.table_evidence(table))
     return evidence

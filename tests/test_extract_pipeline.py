@@ -59,6 +59,15 @@ def test_prose_sets_apart_headings_tables_and_references():
     assert prose.page_at(prose.text.index("The model is good")) == 2
 
 
+def test_a_subsection_stays_in_its_chapter_and_a_chapter_opens_a_new_part():
+    prose = prepare_prose([
+        (1, "CHAPTER 2\nLITERATURE SURVEY\n2.1 Research Papers\nThe authors reached 98.87% with an SVM.\n"
+            "CHAPTER 3\nPROBLEM DEFINITION & PROPOSED SOLUTION\n3.1 Problem Statement\nWe build a CNN.\n"),
+    ])
+    assert prose.section_at(prose.text.index("The authors reached")) == "related"
+    assert prose.section_at(prose.text.index("We build a CNN")) == "body"
+
+
 def test_synthetic_paper_with_a_proposed_model_row(kb):
     document = read_pdf(FIXTURES / "paper_pneumonia_cxr.pdf")
     result = extract_document(document)
@@ -198,6 +207,20 @@ def test_a_thesis_keeps_its_own_result_not_its_contents_or_literature_tables():
     result = extract_document(PdfDocument(Path("thesis.pdf"), "4" * 64, pages,
                                           {"title": None, "doi": None, "year": None}))
     assert _predicted(result) == [("CNN", "accuracy", pytest.approx(0.971))]
+
+
+def _body_document(text: str) -> DocumentResult:
+    page = Page(1, "1 Introduction\n" + text, _layout="")
+    return extract_document(PdfDocument(Path("body.pdf"), "5" * 64, [page], {"title": None, "doi": None, "year": None}))
+
+
+def test_how_a_cited_work_was_trained_is_not_the_papers_setting():
+    result = "VGG16 reached an accuracy of 91% on the test set."
+    cited = _body_document("Krizhevsky et al. [7] trained a large network on the ImageNet dataset with 1 million "
+                           "training images. " + result)
+    assert cited.features["pretrained"].status == "not_reported"
+    own = _body_document("We fine-tuned a VGG16 network pretrained on ImageNet [7]. " + result)
+    assert own.features["pretrained"].value == "yes"
 
 
 def test_abstract_only_text_uses_openalex_provenance():

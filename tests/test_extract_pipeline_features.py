@@ -204,3 +204,9 @@ def test_a_grayscale_step_for_finding_contours_is_not_the_input():
 def test_an_input_shape_written_as_a_list():
     fields = features_of("The CNN takes images of dimension [150,150,3] as input.")
     assert (value(fields, "width"), value(fields, "height"), value(fields, "channels")) == (150, 150, 3)
+
+
+@pytest.mark.parametrize("sentence", ["Number of Classes: 4", "model = build(num_classes=4, batch_size=32)",
+                                      "The number of classes is four."])
+def test_a_class_count_printed_or_passed_in_code(sentence):
+    assert value(features_of(sentence), "n_classes") == 4
