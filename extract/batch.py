@@ -312,7 +312,10 @@ def store_extraction(kb: KnowledgeBase, extraction: Extraction, name: str, *,
     outcome.title, outcome.doi = paper.title, paper.doi
     outcome.status = "ok" if outcome.n_measurements else "no_results"
     openalex_notes = [w for w in outcome.warnings if w.startswith("OpenAlex:")]
-    outcome.reason = "; ".join(([] if outcome.status == "ok" else [NO_RESULTS]) + openalex_notes) or None
+    from .pipeline import SKIPPED_NOTES  # spaCy loads with it: not at CLI start-up
+
+    why_none = next((w for w in result.warnings if w in SKIPPED_NOTES), NO_RESULTS)
+    outcome.reason = "; ".join(([] if outcome.status == "ok" else [why_none]) + openalex_notes) or None
     kb.record_file_status(name, outcome.status, sha256=extraction.sha256, reason=outcome.reason,
                           n_pages=extraction.n_pages, n_experiments=outcome.n_experiments,
                           n_measurements=outcome.n_measurements)

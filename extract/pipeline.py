@@ -624,6 +624,12 @@ def _review_features(method: str, source_url: Optional[str]) -> dict[str, Featur
             for name in FEATURES}
 
 
+# Why a paper yields no results on purpose (the batch's status table shows it).
+REVIEW_NOTE = "a review article: its results are quoted from other papers, so none are extracted"
+SEGMENTATION_NOTE = "a segmentation paper: its scores rate pixels, not images, so no classification results are extracted"
+SKIPPED_NOTES = (REVIEW_NOTE, SEGMENTATION_NOTE)
+
+
 def is_review(title: Optional[str], first_page: str) -> bool:
     """A review, survey or overview: by its title, the article-type label above it, or the way
     its first page refers to itself."""
@@ -641,13 +647,11 @@ def _document_results(prose: Prose, tables: list[Table], title: Optional[str], m
                       source_url: Optional[str], review: bool = False
                       ) -> tuple[list[ExperimentRecord], list[str], dict[str, FeatureField]]:
     if review or (title and _REVIEW.search(title)):
-        return [], ["a review article: its results are quoted from other papers, so none are extracted"], \
-            _review_features(method, source_url)
+        return [], [REVIEW_NOTE], _review_features(method, source_url)
     analysis = analyse(prose, title)
     evidence = _feature_evidence(analysis, tables, method)
     if is_segmentation_paper(title):
-        return [], ["a segmentation paper: its scores rate pixels, not images, so no classification results "
-                    "are extracted"], _paper_level([], analysis, evidence, method, source_url)
+        return [], [SEGMENTATION_NOTE], _paper_level([], analysis, evidence, method, source_url)
     results = []
     for table in tables:
         results.extend(results_from_table(table, analysis.context))

@@ -265,6 +265,19 @@ def test_no_results_still_stores_the_paper(kb):
     assert kb.counts()["papers"] == 1
 
 
+def test_a_review_says_why_it_has_no_results(kb):
+    from medicalrec.extract.pipeline import REVIEW_NOTE
+
+    def a_review(path):
+        extraction = fake_extract(path)
+        extraction.result.experiments = []
+        extraction.result.warnings = [REVIEW_NOTE]
+        return extraction
+
+    (outcome,) = batch.run_batch([PDFS / "paper_skin_lesion_transposed.pdf"], kb, extract=a_review)
+    assert (outcome.status, outcome.reason) == ("no_results", REVIEW_NOTE)
+
+
 def test_an_extraction_crash_is_that_files_status_only(kb):
     def crashing(path):
         if "skin" in path:
