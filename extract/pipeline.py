@@ -24,8 +24,9 @@ from ..kb.normalize import name_key
 from . import features as feat
 from . import gazetteers
 from .nlp import build_pipeline
-from .relations import (GENERIC_MODELS, DocumentContext, Result, SentenceView, find_label_models, is_head_of,
-                        merge_results, model_key, results_from_sentence, results_from_table)
+from .relations import GENERIC_MODELS, DocumentContext, Result, find_label_models, is_head_of, merge_results, model_key
+from .sentence_results import CITATION, SentenceView, results_from_sentence
+from .table_results import results_from_table
 from .tables import CAPTION_RE, Table, find_tables, page_may_have_table
 
 if TYPE_CHECKING:
@@ -71,15 +72,16 @@ _REVIEW = re.compile(r"\b(?:review|survey|overview|meta-analysis|state of the ar
 _REVIEW_LABEL = re.compile(r"^\s*(?:(?:systematic|narrative|scoping|invited)\s+)?(?:review|survey)(?:\s+article)?\s*$",
                            re.IGNORECASE)
 # A paper that calls itself a review on its first page ("the primary focus of this review", "we survey").
-_SELF_REVIEW = re.compile(r"\b(?:this|the present|our)\s+(?:(?:systematic|narrative|scoping|literature|comprehensive)\s+)?"
-                          r"(?:review|survey|overview|meta-analysis)\b|\bwe\s+(?:systematically\s+)?(?:review|survey)\b|"
+_SELF_REVIEW = re.compile(r"\b(?:this|the present|our)\s+"
+                          r"(?:(?:systematic|narrative|scoping|literature|comprehensive)\s+)?"
+                          r"(?:review|survey|overview|meta-analysis)\b|"
+                          r"\bwe\s+(?:systematically\s+)?(?:review|survey)\b|"
                           r"\b(?:this|the present|our)\s+(?:paper|article|work|chapter)\s+(?:reviews|surveys|"
                           r"(?:presents|provides|offers) an?\s+(?:[\w-]+\s+){0,2}?(?:review|survey|overview))\b",
                           re.IGNORECASE)
 # A segmentation paper scores pixels, not images: its sensitivity or PPV is no classification result.
 _SEGMENTATION_TASK = re.compile(r"segment", re.IGNORECASE)
 _CLASSIFICATION_TASK = re.compile(r"classif|detect|diagnos|recogni|grading|predict|screening", re.IGNORECASE)
-_CITATION = re.compile(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]")
 _FIRST_PERSON = re.compile(r"\b(?:we|our|us)\b|\bthis (?:study|paper|work|report|article)\b", re.IGNORECASE)
 # A notebook export's cell prompt ("In [15]:"): a new paragraph, and no citation.
 _NOTEBOOK_PROMPT = re.compile(r"^\s*(?:In|Out)\s*\[\s*\d*\s*\]\s*:\s*")
@@ -307,7 +309,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
             else:
                 entities.append((s, e, ent.label_, ent._.canonical))
         usable = section not in NOT_OWN_WORK
-        cited = bool(_CITATION.search(text) or "et al." in text)
+        cited = bool(CITATION.search(text) or "et al." in text)
         weight = 3 if section == "abstract" or index < 3 else 1
         strong_cue = bool(gazetteers.EXPLICIT_OWN_MODEL.search(text))
         if usable:
@@ -380,7 +382,7 @@ def _sentence_results(analysis: Analysis, method: str) -> list[Result]:
             continue
         if sentence.text.startswith("\n") or _heading(sentence.text) is not None:
             recent_age = 99 if not models else recent_age
-        cited = bool(_CITATION.search(sentence.text))
+        cited = bool(CITATION.search(sentence.text))
         if not cited:
             found = results_from_sentence(sentence, analysis.context, recent if recent_age <= 2 else None, method)
             results.extend(found)
@@ -420,7 +422,7 @@ def _feature_evidence(analysis: Analysis, tables: list[Table], method: str) -> l
     for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
         if section in NOT_OWN_WORK:
             continue
-        cited = bool(_CITATION.search(sentence.text))
+        cited = bool(CITATION.search(sentence.text))
         if cited and section not in ("body", "future"):
             continue  # an abstract or conclusion restating others' work
         found = feat.sentence_evidence(sentence.text, sentence.page, models, method=method,
@@ -626,7 +628,8 @@ def _review_features(method: str, source_url: Optional[str]) -> dict[str, Featur
 
 # Why a paper yields no results on purpose (the batch's status table shows it).
 REVIEW_NOTE = "a review article: its results are quoted from other papers, so none are extracted"
-SEGMENTATION_NOTE = "a segmentation paper: its scores rate pixels, not images, so no classification results are extracted"
+SEGMENTATION_NOTE = ("a segmentation paper: its scores rate pixels, not images, so no classification results are "
+                     "extracted")
 SKIPPED_NOTES = (REVIEW_NOTE, SEGMENTATION_NOTE)
 
 

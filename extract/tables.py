@@ -289,8 +289,8 @@ def _merge_header_rows(upper: list[Cell], lower: list[Cell]) -> list[Cell]:
     return merged
 
 
-_GROUP_LABEL = re.compile(r"^(?:[\w-]+\s+)?(?:metrics|measures|performance(?:\s+(?:metrics|measures))?|results|scores)$",
-                          re.IGNORECASE)
+_GROUP_LABEL = re.compile(r"^(?:[\w-]+\s+)?(?:metrics|measures|performance(?:\s+(?:metrics|measures))?|"
+                          r"results|scores)$", re.IGNORECASE)
 
 
 def _header_and_rows(block: list[_Row]) -> tuple[list[Cell], list[list[Cell]]]:

@@ -6,7 +6,8 @@ import pytest
 
 from medicalrec.extract.pipeline import extract_from_text
 from medicalrec.extract.relations import (REPORT_AVERAGE, SENTENCE, SUMMARY_SENTENCE, TABLE, DocumentContext,
-                                          Result, merge_results, results_from_table)
+                                          Result, merge_results)
+from medicalrec.extract.table_results import results_from_table
 from medicalrec.extract.tables import Table
 
 
@@ -150,12 +151,12 @@ def test_a_split_named_as_a_process_between_metric_and_value():
 
 
 def test_a_generic_cnn_stands_for_a_convolutional_main_model_only():
-    from medicalrec.extract.relations import _resolve_mention
+    from medicalrec.extract.relations import resolve_mention
 
     gcn = DocumentContext(main_model="Delaunay GCN")
-    assert _resolve_mention((0, 3, "CNN"), gcn) == "CNN"
+    assert resolve_mention((0, 3, "CNN"), gcn) == "CNN"
     vgg = DocumentContext(main_model="VGG19")
-    assert _resolve_mention((0, 3, "CNN"), vgg) == "VGG19"
+    assert resolve_mention((0, 3, "CNN"), vgg) == "VGG19"
 
 
 def test_a_clause_about_people_does_not_take_the_models_numbers():
