@@ -43,7 +43,7 @@ CITATION = re.compile(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]")  # "[12]", "[3, 4]"
 _GAP_AFTER = re.compile(r"^[\s:=()]*(?:(?:of|is|was|were|are|at|to|reached|reaching|achieved|achieving|attained|"
                         r"obtained|yielded|yielding|showed|scored|value|values|score|scores|rate|equal|equals|a|an|"
                         r"the|overall|mean|average|test|testing|validation|val|train|training|process|phase|set|"
-                        r"on|with|by|as|high|higher|"
+                        r"on|with|by|as|high|higher|proposed|model|network|classifier|method|approach|"
                         r"impressive|extraordinary|remarkable|excellent|good|best|final|its|our|of\s+about)"
                         r"[\s:=(,]*){0,6}$", re.IGNORECASE)
 _GAP_BEFORE = re.compile(r"^\s*(?:\([^()]{0,20}\))?\s*(?:overall|mean|average|test|testing|validation|val|"
@@ -97,7 +97,13 @@ def results_from_sentence(sentence: SentenceView, ctx: DocumentContext,
                and not any(s <= n.start < e for s, e in entity_spans)]
     if not numbers:
         return []
-    pairs = _pair(text, metrics, numbers)
+    # A model named between a metric and its value ("the accuracy of the proposed CNN is 99.1%")
+    # is read past: the gap is judged with the name blanked out.
+    blanked = text
+    for s, e, label, _ in sentence.entities:
+        if label in ("MODEL", "PROPOSED", "ALIAS"):
+            blanked = blanked[:s] + " " * (e - s) + blanked[e:]
+    pairs = _pair(blanked, metrics, numbers)
     models = [(s, e, c) for s, e, label, c in sentence.entities if label in ("MODEL", "PROPOSED", "ALIAS")]
     datasets = [(s, e, c) for s, e, label, c in sentence.entities if label == "DATASET"]
     results = []
@@ -186,7 +192,8 @@ def _model_for(text: str, models: list[tuple[int, int, str]], lo: int, hi: int, 
     reader_before = max((r for r in readers if r < lo), default=None)
     if reader_before is not None and (nearest_before is None or reader_before > nearest_before[1]):
         return None
-    chosen = nearest_before or (min(after, key=lambda m: m[0]) if after else None)
+    inside = [m for m in in_clause if lo <= m[0] and m[1] <= hi]
+    chosen = (inside[0] if inside else None) or nearest_before or (min(after, key=lambda m: m[0]) if after else None)
     if chosen is not None:
         return resolve_mention(chosen, ctx)
     if readers:

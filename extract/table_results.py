@@ -326,7 +326,13 @@ def _row_label(row: list[str], label_columns: list[int], header: list[str]) -> t
         texts.append(cell)
     if not texts:
         return "", []
+    if len(texts) > 1 and _OURS_MARKER.match(texts[0]):
+        return f"{texts[1]} (Ours)", texts[2:]  # "Ours | DenseNet-121 | 96.1": the model is the next cell
     return texts[0], texts[1:]
+
+
+_OURS_MARKER = re.compile(r"^(?:ours|proposed|this (?:work|study|paper)|our (?:model|method|approach))$",
+                          re.IGNORECASE)
 
 
 def _row_flags(setting: str) -> dict:

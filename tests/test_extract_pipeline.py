@@ -223,6 +223,35 @@ def test_how_a_cited_work_was_trained_is_not_the_papers_setting():
     assert own.features["pretrained"].value == "yes"
 
 
+IEEE_PAGE = """\
+Deep Transfer Learning for Pneumonia Classification in Chest X-ray Images
+Abstract— We propose a fine-tuned DenseNet-121 for pneumonia detection on the Kermany chest X-ray dataset of 5,856 images.
+IV. RESULTS
+TABLE II. PERFORMANCE OF DIFFERENT MODELS ON THE TEST SET
+Model            Accuracy (%)    Precision (%)    Recall (%)    F1-score (%)
+VGG16            91.2            90.5             92.0          91.2
+ResNet50         93.4            92.8             94.1          93.4
+DenseNet-121     96.1            95.7             96.8          96.2
+TABLE III. COMPARISON WITH STATE-OF-THE-ART METHODS
+Ref.     Method              Accuracy (%)
+[12]     CNN                 92.8
+[15]     Inception-V3        94.1
+Ours     DenseNet-121        96.1
+The DenseNet-121 achieved an AUC of 0.985 on the test set.
+"""
+
+
+def test_a_comparison_tables_ours_row_is_the_papers_result_once_and_cited_rows_are_dropped():
+    page = Page(1, IEEE_PAGE, _layout=IEEE_PAGE)
+    result = extract_document(PdfDocument(Path("ieee.pdf"), "6" * 64, [page], {"title": None, "doi": None, "year": None}))
+    predicted = {(model, metric, round(value, 4)) for model, metric, value in _predicted(result)}
+    assert len(predicted) == len(_predicted(result)) == 13
+    assert {(m, v) for m, metric, v in predicted if metric == "accuracy"} == {
+        ("VGG16", 0.912), ("ResNet50", 0.934), ("DenseNet-121", 0.961)}
+    assert ("DenseNet-121", "auc", 0.985) in predicted
+    assert {e.model for e in result.experiments if e.features["is_proposed"].value == "yes"} == {"DenseNet-121"}
+
+
 def test_abstract_only_text_uses_openalex_provenance():
     result = extract_from_text("Using transfer learning, a DenseNet-121 reached an AUC of 0.94 on ChestX-ray14.",
                                source_url="https://openalex.org/W2")

@@ -144,6 +144,18 @@ def test_numbers_that_are_not_results(text):
     assert tuples(text) == set()
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("The proposed EfficientNet-B0 model achieved 98.2% accuracy and 97.7% F1-score on the test set.",
+     {("EfficientNet-B0", "accuracy", 0.982, "test"), ("EfficientNet-B0", "f1", 0.977, "test")}),
+    ("The classification accuracy of the proposed DenseNet-121 is 99.1% for binary classification.",
+     {("DenseNet-121", "accuracy", 0.991, "test")}),
+    ("Compared to [12], which reported 89% accuracy, our Xception model achieves 95.7% accuracy.",
+     {("Xception", "accuracy", 0.957, "test")}),
+])
+def test_a_model_named_inside_a_proposal_between_metric_and_value_or_after_a_citation(text, expected):
+    assert tuples(text) == expected
+
+
 def test_a_split_named_as_a_process_between_metric_and_value():
     text = ("The CNN model was compared with the graph model. The accuracy of the training process was 96.55% "
             "and the accuracy of the validation process was 60.14%.")
