@@ -4,6 +4,7 @@ metric, split) when a paper states a result twice. `table_results` reads tables,
 `sentence_results` reads sentences.
 """
 
+from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
