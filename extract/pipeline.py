@@ -154,25 +154,30 @@ class Prose:
             page = number
         return page
 
+    def _page_span(self, page: int) -> Optional[tuple[int, int]]:
+        """The (start, end) character offsets of a page's prose, None for a page not in it."""
+        bounds = [start for start, number in self.page_starts if number == page]
+        if not bounds:
+            return None
+        later = [start for start, number in self.page_starts if start > bounds[0]]
+        return bounds[0], later[0] if later else len(self.text)
+
     def holds_no_own_work(self, page: int) -> bool:
         """Whether a page holds nothing but front matter, related work and references: its tables
         list other papers' results or none, so it is not laid out for tables."""
-        bounds = [start for start, number in self.page_starts if number == page]
-        if not bounds:
+        span = self._page_span(page)
+        if span is None:
             return False
-        later = [start for start, number in self.page_starts if start > bounds[0]]
-        end = later[0] if later else len(self.text)
-        names = {self.section_at(bounds[0])} | {name for start, name in self.sections if bounds[0] <= start < end}
+        start, end = span
+        names = {self.section_at(start)} | {name for offset, name in self.sections if start <= offset < end}
         return names <= NOT_OWN_WORK
 
     def section_of(self, page: int, text: str) -> Optional[str]:
         """The section where a line of a page (a table's caption) stands, None when not found."""
-        bounds = [start for start, number in self.page_starts if number == page]
-        if not bounds or not text.strip():
+        span = self._page_span(page)
+        if span is None or not text.strip():
             return None
-        later = [start for start, number in self.page_starts if start > bounds[0]]
-        needle = " ".join(text.split())[:40]
-        found = self.text.find(needle, bounds[0], later[0] if later else len(self.text))
+        found = self.text.find(" ".join(text.split())[:40], *span)
         return self.section_at(found) if found >= 0 else None
 
     def section_at(self, offset: int) -> str:
