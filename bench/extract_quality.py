@@ -1,28 +1,32 @@
-"""How well does `extract` read results and features, against the hand-made gold annotations?
+"""How well does `extract` read results and features from papers it has not been trained on?
 
-Runs read_pdf + extract_document on the PDF of every fixtures/gold/<stem>.json (from
-../shared/fixtures/pdfs) and prints, separately for the tuning and the holdout papers:
+Every fixtures/gold/<stem>.json names a PDF in ../shared/fixtures/pdfs or pdfs_more. The script
+1. runs the pipeline once per paper to collect its candidates, and labels each against the gold
+   (a candidate is right when the metric is equal, the value within 0.005 of the gold value or an
+   `alt_value`, and the models the same: equal `name_key`s, the same canonical model, or both
+   "proposed");
+2. `--cv K`: splits the papers into K folds (grouped by paper: no paper's candidates on both
+   sides), trains the scorer on K-1 folds with its threshold chosen by an inner grouped CV on
+   those folds only, and runs the whole pipeline on each held-out paper with that fold's scorer.
+   Held-out tuple P/R/F1 (pooled, per fold mean ± sd, per-paper mean) and feature accuracy are
+   the headline; the in-sample figure (trained and scored on all papers) is printed beside it;
+3. `--train`: fits the scorer on all papers, threshold from the grouped CV, and writes
+   extract/data/scorer.json plus its training rows (extract/data/scorer_training.csv.gz).
 
-- tuple precision / recall / F1. A predicted (model, metric, value) matches a gold tuple when
-  the metric is equal, the value is within 0.005 of the gold value or of one of its
-  `alt_values`, and the models are the same: equal `name_key`s, or the same canonical model,
-  or both "proposed". A name's canonical model is the KB alias index's entry for it (its
-  parenthetical settings stripped, as the KB does), else the catalogue model the name starts
-  with ("ResNet-style CNN (w/ aug)" -> ResNet). Matching is greedy and one-to-one, closest
-  values first. A predicted name is "<model> (<setting>)" when the experiment has a setting.
-- per-feature accuracy, on the paper-level features the pipeline reports (`DocumentResult.features`,
-  all 14, also for a paper without results): the most common value among the paper's experiments
-  (ties to the paper's own model), `is_proposed` "yes" when any experiment is the paper's own model;
-  without experiments, what the paper's statements give. (A result without `features` falls back
-  to the same majority over its experiments.) A gold null is matched only by a missing prediction.
+Predicted tuples are the accepted measurements only (those waiting for review are not counted).
 
-Usage: python bench/extract_quality.py [--split tuning|holdout|all] [--json] [--verbose]
+Usage: python bench/extract_quality.py --cv 5 [--train] [--json] [--verbose] [--cache FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import json
+import pickle
+import random
+import statistics
 import sys
 import time
 from collections import Counter
@@ -30,20 +34,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 GOLD = REPO / "fixtures" / "gold"
-PDFS = REPO.parent / "shared" / "fixtures" / "pdfs"
+SHARED = REPO.parent / "shared" / "fixtures"
+PDF_DIRS = (SHARED / "pdfs", SHARED / "pdfs_more")
 TOLERANCE = 0.005
 
 
-def predicted_tuples(result) -> list[dict]:
-    rows = []
-    for experiment in result.experiments:
-        name = f"{experiment.model} ({experiment.setting})" if experiment.setting else experiment.model
-        for m in experiment.measurements:
-            rows.append({"model": name, "metric": m.metric, "value": m.value, "split": m.split,
-                         "page": m.provenance.page, "snippet": m.provenance.snippet})
-    return rows
-
-
+# ------------------------------------------------------------------------------------ matching
 class ModelMatcher:
     def __init__(self) -> None:
         from medicalrec.kb import KnowledgeBase
@@ -71,44 +67,87 @@ class ModelMatcher:
         if name_key(a).startswith("proposed") and name_key(b).startswith("proposed"):
             return True
         ca, cb = self.canonical(a), self.canonical(b)
-        return ca is not None and ca == cb
+        if ca is not None or cb is not None:
+            return ca == cb
+        # Neither is a catalogue model: the names as written before their settings, as the KB
+        # does for catalogue names ("Model A" is "Model A (baseline CNN)").
+        base_a, base_b = name_key(a.split("(")[0]), name_key(b.split("(")[0])
+        return bool(base_a) and base_a == base_b
+
+
+def _value_distance(p: dict, g: dict) -> float:
+    return min(abs(p["value"] - v) for v in [g["value"], *g.get("alt_values", [])])
+
+
+def _compatible(p: dict, g: dict, matcher: ModelMatcher) -> bool:
+    if p["metric"] != g["metric"] or _value_distance(p, g) > TOLERANCE + 1e-9:
+        return False
+    if g.get("average") and p.get("average") and g["average"] != p["average"]:
+        return False
+    return matcher.same(p["model"], g["model"])
 
 
 def match_tuples(predicted: list[dict], gold: list[dict], matcher: ModelMatcher) -> list[tuple[int, int]]:
-    candidates = []
-    for i, p in enumerate(predicted):
-        for j, g in enumerate(gold):
-            if p["metric"] != g["metric"] or not matcher.same(p["model"], g["model"]):
-                continue
-            distance = min(abs(p["value"] - v) for v in [g["value"], *g.get("alt_values", [])])
-            if distance <= TOLERANCE + 1e-9:
-                candidates.append((distance, i, j))
+    """Greedy one-to-one matching, closest values first."""
+    candidates = sorted((_value_distance(p, g), i, j) for i, p in enumerate(predicted) for j, g in enumerate(gold)
+                        if _compatible(p, g, matcher))
     used_p, used_g, pairs = set(), set(), []
-    for distance, i, j in sorted(candidates):
-        if i in used_p or j in used_g:
-            continue
-        used_p.add(i)
-        used_g.add(j)
-        pairs.append((i, j))
+    for _, i, j in candidates:
+        if i not in used_p and j not in used_g:
+            used_p.add(i)
+            used_g.add(j)
+            pairs.append((i, j))
     return pairs
+
+
+def label_candidates(candidates, gold: list[dict], matcher: "ModelMatcher") -> list[int]:
+    """1 for a candidate that states a gold tuple: its metric and value, under a model name the
+    gold accepts. Where no candidate of the paper names that tuple's model acceptably, the metric
+    and value alone count: the scorer then still learns that the number is one of the paper's own
+    results (naming it is the generator's job), and a right number is not taught as a wrong one."""
+    def states(c, g) -> bool:
+        if c.metric != g["metric"] or min(abs(c.value - v) for v in [g["value"], *g.get("alt_values", [])]) > TOLERANCE + 1e-9:
+            return False
+        return not (g.get("average") and c.average and g["average"] != c.average)
+    nameable = [any(states(c, g) and matcher.same(c.model, g["model"]) for c in candidates) for g in gold]
+    labels = []
+    for c in candidates:
+        labels.append(int(any(states(c, g) and (matcher.same(c.model, g["model"]) or not named)
+                              for g, named in zip(gold, nameable))))
+    return labels
+
+
+def _as_tuple(c) -> dict:
+    return {"model": c.model, "metric": c.metric, "value": c.value, "average": c.average}
+
+
+# ------------------------------------------------------------------------------------ pipeline
+def pdf_of(stem: str) -> Path | None:
+    return next((d / f"{stem}.pdf" for d in PDF_DIRS if (d / f"{stem}.pdf").exists()), None)
+
+
+def run_paper(pdf: Path, scorer):
+    from medicalrec.extract.pdf import read_pdf
+    from medicalrec.extract.pipeline import extract_document
+
+    return extract_document(read_pdf(pdf), scorer=scorer)
+
+
+def predicted_tuples(result) -> list[dict]:
+    rows = []
+    for experiment in result.experiments:
+        name = f"{experiment.model} ({experiment.setting})" if experiment.setting else experiment.model
+        for m in experiment.measurements:
+            if m.review_status == "accepted":
+                rows.append({"model": name, "metric": m.metric, "value": m.value, "split": m.split,
+                             "average": m.average, "page": m.provenance.page, "snippet": m.provenance.snippet})
+    return rows
 
 
 def paper_features(result) -> dict:
     from medicalrec.kb import FEATURES
 
-    if getattr(result, "features", None):
-        # The pipeline's own paper-level features (present even when it found no results).
-        return {name: result.features[name].value if result.features[name].has_value else None
-                for name in FEATURES}
-    values = {}
-    for name in FEATURES:
-        found = [e.features[name].value for e in result.experiments
-                 if name in e.features and e.features[name].value is not None]
-        if name == "is_proposed":
-            values[name] = "yes" if "yes" in found else (found[0] if found else None)
-        else:
-            values[name] = Counter(found).most_common(1)[0][0] if found else None
-    return values
+    return {name: result.features[name].value if result.features[name].has_value else None for name in FEATURES}
 
 
 def same_feature(predicted, gold) -> bool:
@@ -124,100 +163,227 @@ def same_feature(predicted, gold) -> bool:
     return str(predicted).strip().lower() == str(gold).strip().lower()
 
 
-def evaluate(gold_path: Path, matcher: ModelMatcher) -> dict:
-    from medicalrec.extract.pdf import read_pdf
-    from medicalrec.extract.pipeline import extract_document
-
-    gold = json.loads(gold_path.read_text(encoding="utf-8"))
-    pdf = PDFS / gold["source_file"]
-    started = time.perf_counter()
-    result = extract_document(read_pdf(pdf))
-    seconds = time.perf_counter() - started
+def score_paper(result, gold: dict, matcher: ModelMatcher) -> dict:
     predicted = predicted_tuples(result)
     pairs = match_tuples(predicted, gold["tuples"], matcher)
     features = paper_features(result)
-    feature_hits = {name: same_feature(features.get(name), value) for name, value in gold["features"].items()}
-    matched_p = {i for i, _ in pairs}
-    matched_g = {j for _, j in pairs}
+    matched_p, matched_g = {i for i, _ in pairs}, {j for _, j in pairs}
     return {
-        "paper": gold_path.stem, "split": gold["split"], "seconds": round(seconds, 2),
         "predicted": len(predicted), "gold": len(gold["tuples"]), "matched": len(pairs),
         "false_positives": [predicted[i] for i in range(len(predicted)) if i not in matched_p],
         "false_negatives": [gold["tuples"][j] for j in range(len(gold["tuples"])) if j not in matched_g],
-        "features": {name: {"predicted": features.get(name), "gold": gold["features"][name], "ok": ok}
-                     for name, ok in feature_hits.items()},
+        "features": {name: {"predicted": features.get(name), "gold": value, "ok": same_feature(features.get(name), value)}
+                     for name, value in gold["features"].items()},
     }
+
+
+def score_candidates_only(candidates, scorer, gold: dict, matcher: ModelMatcher) -> dict:
+    """Tuples as the pipeline would keep them, from cached candidates (features are not rerun)."""
+    import copy
+
+    from medicalrec.extract.pipeline import select_candidates
+
+    kept = [c for c in select_candidates(copy.deepcopy(candidates), scorer) if c.accepted]
+    predicted = [{"model": f"{c.model} ({c.setting})" if c.setting else c.model, "metric": c.metric,
+                  "value": c.value, "split": c.split, "average": c.average, "page": c.page, "snippet": c.snippet}
+                 for c in kept]
+    pairs = match_tuples(predicted, gold["tuples"], matcher)
+    matched_p, matched_g = {i for i, _ in pairs}, {j for _, j in pairs}
+    return {"predicted": len(predicted), "gold": len(gold["tuples"]), "matched": len(pairs),
+            "false_positives": [predicted[i] for i in range(len(predicted)) if i not in matched_p],
+            "false_negatives": [gold["tuples"][j] for j in range(len(gold["tuples"])) if j not in matched_g],
+            "features": {}}
+
+
+# ------------------------------------------------------------------------------------ figures
+def prf(matched: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    precision = matched / predicted if predicted else (1.0 if not gold else 0.0)
+    recall = matched / gold if gold else (1.0 if not predicted else 0.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
 
 
 def summarise(papers: list[dict]) -> dict:
     predicted = sum(p["predicted"] for p in papers)
     gold = sum(p["gold"] for p in papers)
     matched = sum(p["matched"] for p in papers)
-    precision = matched / predicted if predicted else 0.0
-    recall = matched / gold if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = prf(matched, predicted, gold)
+    per_paper = [prf(p["matched"], p["predicted"], p["gold"]) for p in papers]
+    hits = [row["ok"] for p in papers for row in p["features"].values()]
     per_feature: dict[str, list[bool]] = {}
     for p in papers:
         for name, row in p["features"].items():
             per_feature.setdefault(name, []).append(row["ok"])
-    hits = [ok for oks in per_feature.values() for ok in oks]
     return {
         "papers": len(papers), "predicted": predicted, "gold": gold, "matched": matched,
         "precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3),
+        "per_paper_mean_f1": round(statistics.mean(f for _, _, f in per_paper), 3) if per_paper else 0.0,
+        "per_paper_mean_precision": round(statistics.mean(p for p, _, _ in per_paper), 3) if per_paper else 0.0,
+        "per_paper_mean_recall": round(statistics.mean(r for _, r, _ in per_paper), 3) if per_paper else 0.0,
         "feature_accuracy": round(sum(hits) / len(hits), 3) if hits else 0.0,
         "per_feature": {name: round(sum(oks) / len(oks), 3) for name, oks in per_feature.items()},
     }
 
 
+# ------------------------------------------------------------------------------------ training
+def folds_of(stems: list[str], k: int, seed: int = 0) -> dict[str, int]:
+    order = sorted(stems)
+    random.Random(seed).shuffle(order)
+    return {stem: index % k for index, stem in enumerate(order)}
+
+
+def _weights(rows_by_paper: dict[str, tuple[list, list]], stems) -> list[float]:
+    # Each paper counts about alike: a paper with hundreds of table cells does not drown the rest.
+    out = []
+    for stem in stems:
+        n = len(rows_by_paper[stem][0])
+        out.extend([min(1.0, 150.0 / max(n, 1))] * n)
+    return out
+
+
+def train(rows_by_paper: dict, gold_counts: dict[str, int], stems: list[str], *, inner: int = 4, seed: int = 0):
+    """A scorer fit on `stems`, its threshold chosen by grouped CV within `stems` alone."""
+    from medicalrec.extract.scorer import best_threshold, fit_scorer
+
+    names = sorted({name for stem in stems for row in rows_by_paper[stem][0] for name in row})
+    inner_folds = folds_of(stems, min(inner, len(stems)), seed + 1)
+    scores, labels = [], []
+    for fold in range(min(inner, len(stems))):
+        train_stems = [s for s in stems if inner_folds[s] != fold]
+        test_stems = [s for s in stems if inner_folds[s] == fold]
+        rows = [r for s in train_stems for r in rows_by_paper[s][0]]
+        ys = [y for s in train_stems for y in rows_by_paper[s][1]]
+        if len(set(ys)) < 2:
+            continue
+        model = fit_scorer(rows, ys, weights=_weights(rows_by_paper, train_stems), feature_names=names, seed=seed)
+        for s in test_stems:
+            scores.extend(model.probability(r) for r in rows_by_paper[s][0])
+            labels.extend(rows_by_paper[s][1])
+    gold_total = sum(gold_counts[s] for s in stems)
+    threshold, inner_f1 = best_threshold(scores, labels, gold_total)
+    rows = [r for s in stems for r in rows_by_paper[s][0]]
+    ys = [y for s in stems for y in rows_by_paper[s][1]]
+    scorer = fit_scorer(rows, ys, weights=_weights(rows_by_paper, stems), feature_names=names, threshold=threshold,
+                        trained_on={"papers": len(stems), "candidates": len(rows), "positives": int(sum(ys)),
+                                    "inner_cv_f1_at_threshold": round(inner_f1, 3)}, seed=seed)
+    return scorer
+
+
+def collect(gold_docs: dict[str, dict], matcher: ModelMatcher, cache: Path | None) -> dict:
+    """Candidates (features) and labels per paper, from one run of the pipeline without a scorer."""
+    key = {stem: pdf_of(stem).stat().st_mtime for stem in gold_docs}
+    if cache and cache.exists():
+        stored = pickle.loads(cache.read_bytes())
+        if stored.get("key") == key:
+            return stored["rows"]
+    rows_by_paper = {}
+    for stem in sorted(gold_docs):
+        result = run_paper(pdf_of(stem), scorer=None)
+        labels = label_candidates(result.candidates, gold_docs[stem]["tuples"], matcher)
+        rows_by_paper[stem] = ([c.features for c in result.candidates], labels, result.candidates)
+    if cache:
+        cache.write_bytes(pickle.dumps({"key": key, "rows": rows_by_paper}))
+    return rows_by_paper
+
+
+def write_training(rows_by_paper: dict, path: Path) -> None:
+    names = sorted({name for rows, *_ in rows_by_paper.values() for row in rows for name in row})
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["paper", "label", *names])
+        for stem, (rows, labels, *_) in sorted(rows_by_paper.items()):
+            for row, label in zip(rows, labels):
+                writer.writerow([stem, label, *(round(row.get(n, 0.0), 4) for n in names)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--split", choices=("tuning", "holdout", "all"), default="all")
+    parser.add_argument("--cv", type=int, default=5, help="folds, grouped by paper (default 5)")
+    parser.add_argument("--train", action="store_true", help="also fit on all papers and write extract/data/scorer.json")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--verbose", action="store_true", help="list each paper's misses and false positives")
+    parser.add_argument("--cache", type=Path, help="keep the unscored candidates here between runs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fast", action="store_true",
+                        help="score the cached candidates only (no second pipeline run; features not scored)")
     args = parser.parse_args(argv)
-    if not PDFS.is_dir():
-        print(f"error: {PDFS} is absent: the third-party PDFs are only beside CI's clone (../shared)", file=sys.stderr)
+    if not all(d.is_dir() for d in PDF_DIRS):
+        print(f"error: {SHARED} is absent: the third-party PDFs are only beside CI's clone (../shared)", file=sys.stderr)
         return 2
-    gold_files = sorted(GOLD.glob("*.json"))
-    if not gold_files:
-        print(f"error: no gold files in {GOLD}", file=sys.stderr)
+    gold_docs = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(GOLD.glob("*.json"))
+                 if pdf_of(p.stem) is not None}
+    if not gold_docs:
+        print(f"error: no gold files with a PDF in {GOLD}", file=sys.stderr)
         return 2
-    matcher = ModelMatcher()
     from medicalrec.extract.pipeline import build_pipeline
 
     build_pipeline()
-    papers = []
-    for path in gold_files:
-        split = json.loads(path.read_text(encoding="utf-8"))["split"]
-        if args.split != "all" and split != args.split:
-            continue
-        if not (PDFS / f"{path.stem}.pdf").exists():
-            print(f"warning: {path.stem}.pdf not in {PDFS}; skipped", file=sys.stderr)
-            continue
-        papers.append(evaluate(path, matcher))
-    report = {split: summarise([p for p in papers if p["split"] == split])
-              for split in ("tuning", "holdout") if any(p["split"] == split for p in papers)}
+    matcher = ModelMatcher()
+    started = time.perf_counter()
+    rows_by_paper = collect(gold_docs, matcher, args.cache)
+    gold_counts = {stem: len(doc["tuples"]) for stem, doc in gold_docs.items()}
+    stems = sorted(gold_docs)
+    folds = folds_of(stems, args.cv, args.seed)
+    papers, per_fold = [], []
+    for fold in range(args.cv):
+        scorer = train(rows_by_paper, gold_counts, [s for s in stems if folds[s] != fold], seed=args.seed)
+        fold_papers = []
+        for stem in [s for s in stems if folds[s] == fold]:
+            if args.fast:
+                scored = score_candidates_only(rows_by_paper[stem][2], scorer, gold_docs[stem], matcher)
+            else:
+                scored = score_paper(run_paper(pdf_of(stem), scorer), gold_docs[stem], matcher)
+            scored.update(paper=stem, fold=fold, threshold=scorer.threshold)
+            fold_papers.append(scored)
+        papers.extend(fold_papers)
+        per_fold.append(summarise(fold_papers))
+    held_out = summarise(papers)
+    held_out["fold_f1_mean"] = round(statistics.mean(f["f1"] for f in per_fold), 3)
+    held_out["fold_f1_sd"] = round(statistics.pstdev(f["f1"] for f in per_fold), 3)
+    held_out["fold_precision_mean"] = round(statistics.mean(f["precision"] for f in per_fold), 3)
+    held_out["fold_recall_mean"] = round(statistics.mean(f["recall"] for f in per_fold), 3)
+    held_out["fold_feature_accuracy_mean"] = round(statistics.mean(f["feature_accuracy"] for f in per_fold), 3)
+    held_out["fold_feature_accuracy_sd"] = round(statistics.pstdev(f["feature_accuracy"] for f in per_fold), 3)
+    full = train(rows_by_paper, gold_counts, stems, seed=args.seed)
+    if args.fast:
+        in_sample = summarise([dict(score_candidates_only(rows_by_paper[s][2], full, gold_docs[s], matcher), paper=s)
+                               for s in stems])
+    else:
+        in_sample = summarise([dict(score_paper(run_paper(pdf_of(s), full), gold_docs[s], matcher), paper=s)
+                               for s in stems])
+    if args.train:
+        from medicalrec.extract.scorer import SCORER_PATH
+
+        SCORER_PATH.parent.mkdir(parents=True, exist_ok=True)
+        SCORER_PATH.write_text(full.to_json(), encoding="utf-8")
+        write_training(rows_by_paper, SCORER_PATH.with_name("scorer_training.csv.gz"))
+        print(f"wrote {SCORER_PATH} (threshold {full.threshold:.2f}, {full.trained_on})", file=sys.stderr)
+    seconds = round(time.perf_counter() - started, 1)
     if args.json:
-        print(json.dumps({"summary": report, "papers": papers if args.verbose else None}, indent=2, default=str))
+        print(json.dumps({"held_out": held_out, "in_sample": in_sample, "folds": args.cv, "seconds": seconds,
+                          "papers": papers if args.verbose else None}, indent=2, default=str))
         return 0
-    for p in papers:
+    for p in sorted(papers, key=lambda p: prf(p["matched"], p["predicted"], p["gold"])[2]):
         ok = sum(row["ok"] for row in p["features"].values())
-        print(f"{p['split']:8} {p['paper'][:60]:60} tuples {p['matched']:2}/{p['gold']:2} gold,"
-              f" {p['predicted']:2} predicted; features {ok}/{len(p['features'])}; {p['seconds']:.1f}s")
+        f1 = prf(p["matched"], p["predicted"], p["gold"])[2]
+        print(f"fold {p['fold']} {p['paper'][:58]:58} tuples {p['matched']:3}/{p['gold']:3} gold, {p['predicted']:3}"
+              f" predicted, F1 {f1:.2f}; features {ok}/{len(p['features'])}")
         if args.verbose:
-            for row in p["false_negatives"]:
+            for row in p["false_negatives"][:12]:
                 print(f"    miss  {row['model']} | {row['metric']} = {row['value']} (p{row['page']})")
-            for row in p["false_positives"]:
+            for row in p["false_positives"][:12]:
                 print(f"    extra {row['model']} | {row['metric']} = {row['value']} (p{row['page']}) "
-                      f"<- {row['snippet'][:90]!r}")
-            for name, row in p["features"].items():
-                if not row["ok"]:
-                    print(f"    feature {name}: predicted {row['predicted']!r}, gold {row['gold']!r}")
-    for split, s in report.items():
-        print(f"\n{split}: {s['papers']} papers; tuples P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f}"
-              f" ({s['matched']} matched, {s['predicted']} predicted, {s['gold']} gold);"
-              f" feature accuracy {s['feature_accuracy']:.3f}")
+                      f"<- {str(row['snippet'])[:80]!r}")
+    for title, s in (("HELD-OUT (grouped CV by paper)", held_out), ("in-sample (trained on all; not a quality claim)", in_sample)):
+        print(f"\n{title}: {s['papers']} papers; tuples P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f}"
+              f" ({s['matched']} matched, {s['predicted']} predicted, {s['gold']} gold); per-paper mean F1"
+              f" {s['per_paper_mean_f1']:.3f}; feature accuracy {s['feature_accuracy']:.3f}")
+        if "fold_f1_mean" in s:
+            print(f"  per fold: F1 {s['fold_f1_mean']:.3f} ± {s['fold_f1_sd']:.3f}, P {s['fold_precision_mean']:.3f},"
+                  f" R {s['fold_recall_mean']:.3f}, features {s['fold_feature_accuracy_mean']:.3f}"
+                  f" ± {s['fold_feature_accuracy_sd']:.3f}")
         print("  per feature: " + ", ".join(f"{k} {v:.2f}" for k, v in s["per_feature"].items()))
+    print(f"\n{args.cv}-fold grouped CV over {len(stems)} papers in {seconds} s")
     return 0
 
 

@@ -48,7 +48,8 @@ class FileOutcome:
     sha256: Optional[str] = None
     n_pages: Optional[int] = None
     n_experiments: int = 0
-    n_measurements: int = 0
+    n_measurements: int = 0       # accepted: they pass the scorer's threshold (or a curator's review)
+    n_needs_review: int = 0       # stored, waiting in `medicalrec kb review`
     title: Optional[str] = None
     doi: Optional[str] = None
     warnings: list[str] = field(default_factory=list)
@@ -108,7 +109,7 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[Path]:
 
 # ---------------------------------------------------------------- the worker side
 
-def extract_path(path: str) -> Extraction:
+def extract_path(path: str, min_confidence: Optional[float] = None) -> Extraction:
     """read_pdf + extract_document for one file; runs in a worker process (or in-process)."""
     from .pipeline import extract_document
 
@@ -125,7 +126,7 @@ def extract_path(path: str) -> Extraction:
                           seconds=time.perf_counter() - started)
     extraction = Extraction(path, document.sha256, n_pages=len(document.pages), metadata=document.metadata)
     try:
-        extraction.result = extract_document(document)
+        extraction.result = extract_document(document, min_confidence=min_confidence)
     except Exception as exc:  # noqa: BLE001 -- as above: a pipeline failure on one file is that file's status
         extraction.error = _one_line(exc)
     extraction.seconds = time.perf_counter() - started
@@ -244,20 +245,22 @@ def _paper_counts(kb: KnowledgeBase, paper_id: int) -> tuple[int, int]:
             "SELECT COUNT(*) FROM experiments WHERE paper_id = :p"), {"p": paper_id}).scalar_one()
         n_measurements = conn.execute(text(
             "SELECT COUNT(*) FROM measurements m JOIN experiments e ON e.id = m.experiment_id"
-            " WHERE e.paper_id = :p"), {"p": paper_id}).scalar_one()
+            " WHERE e.paper_id = :p AND m.review_status = 'accepted'"), {"p": paper_id}).scalar_one()
     return n_experiments, n_measurements
 
 
-def _experiment_counts(kb: KnowledgeBase, experiment_ids: list[int]) -> tuple[int, int]:
-    """How many experiments (and their measurements) this file's extraction maps to in the KB."""
+def _experiment_counts(kb: KnowledgeBase, experiment_ids: list[int]) -> tuple[int, int, int]:
+    """How many experiments this file's extraction maps to in the KB, with their accepted
+    measurements and those waiting for review."""
     ids = sorted(set(experiment_ids))
     if not ids:
-        return 0, 0
+        return 0, 0, 0
     marks = ", ".join(f":e{i}" for i in range(len(ids)))
     with kb.engine.connect() as conn:
-        n_measurements = conn.execute(text(f"SELECT COUNT(*) FROM measurements WHERE experiment_id IN ({marks})"),
-                                      {f"e{i}": v for i, v in enumerate(ids)}).scalar_one()
-    return len(ids), n_measurements
+        counts = dict(conn.execute(text(f"SELECT review_status, COUNT(*) FROM measurements WHERE experiment_id IN"
+                                        f" ({marks}) GROUP BY review_status"),
+                                   {f"e{i}": v for i, v in enumerate(ids)}).all())
+    return len(ids), counts.get("accepted", 0), counts.get("needs_review", 0)
 
 
 def _metadata_from_openalex(openalex: Optional[OpenAlex], paper: PaperRecord) -> list[str]:
@@ -272,16 +275,17 @@ def _metadata_from_openalex(openalex: Optional[OpenAlex], paper: PaperRecord) ->
     return [f"OpenAlex: {found.note}"] if found.note and found.work is None else []
 
 
-def save_result(kb: KnowledgeBase, paper: PaperRecord, result: "DocumentResult") -> tuple[int, int, list[str], list[str]]:
-    """Store the paper and its experiments (one transaction); returns the paper's counts and the
-    model and dataset names the catalogue did not know."""
+def save_result(kb: KnowledgeBase, paper: PaperRecord, result: "DocumentResult"
+                ) -> tuple[int, int, int, list[str], list[str]]:
+    """Store the paper and its experiments (one transaction); returns the paper's counts
+    (experiments, accepted and waiting measurements) and the names the catalogue did not know."""
     paper.doi = normalize_doi(paper.doi)
     saved = kb.save_paper(
         paper, result.experiments, replace=True,
         missing_provenance=Provenance(method="sentence", source_url=paper.source_url), missing_reason=MISSING_REASON,
     )
-    n_experiments, n_measurements = _experiment_counts(kb, saved.experiment_ids)
-    return n_experiments, n_measurements, saved.unmatched_models, [d for d in saved.unmatched_datasets if d]
+    n_experiments, n_accepted, n_waiting = _experiment_counts(kb, saved.experiment_ids)
+    return n_experiments, n_accepted, n_waiting, saved.unmatched_models, [d for d in saved.unmatched_datasets if d]
 
 
 def store_extraction(kb: KnowledgeBase, extraction: Extraction, name: str, *,
@@ -305,7 +309,7 @@ def store_extraction(kb: KnowledgeBase, extraction: Extraction, name: str, *,
     )
     outcome.warnings = _metadata_from_openalex(openalex, paper) + list(result.warnings)
     try:
-        (outcome.n_experiments, outcome.n_measurements,
+        (outcome.n_experiments, outcome.n_measurements, outcome.n_needs_review,
          outcome.unmatched_models, outcome.unmatched_datasets) = save_result(kb, paper, result)
     except (KBError, ValueError, SQLAlchemyError) as exc:
         return _failed(kb, outcome, f"not stored ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})")
@@ -315,6 +319,9 @@ def store_extraction(kb: KnowledgeBase, extraction: Extraction, name: str, *,
     from .pipeline import SKIPPED_NOTES  # spaCy loads with it: not at CLI start-up
 
     why_none = next((w for w in result.warnings if w in SKIPPED_NOTES), NO_RESULTS)
+    if outcome.n_needs_review and why_none == NO_RESULTS:
+        why_none = (f"no result passed the scorer's threshold; {outcome.n_needs_review} wait for review "
+                    "(medicalrec kb review)")
     outcome.reason = "; ".join(([] if outcome.status == "ok" else [why_none]) + openalex_notes) or None
     kb.record_file_status(name, outcome.status, sha256=extraction.sha256, reason=outcome.reason,
                           n_pages=extraction.n_pages, n_experiments=outcome.n_experiments,
@@ -349,7 +356,7 @@ def extract_doi(doi: str, kb: KnowledgeBase, openalex: OpenAlex) -> FileOutcome:
         result = DocumentResult(title=paper.title, doi=paper.doi, year=paper.year, experiments=[],
                                 warnings=["OpenAlex has no abstract for this work"])
     outcome.warnings = list(result.warnings)
-    (outcome.n_experiments, outcome.n_measurements,
+    (outcome.n_experiments, outcome.n_measurements, outcome.n_needs_review,
      outcome.unmatched_models, outcome.unmatched_datasets) = save_result(kb, paper, result)
     outcome.status = "ok" if outcome.n_measurements else "no_results"
     if outcome.status == "no_results":

@@ -25,6 +25,10 @@ def extract(
     offline: Annotated[bool, typer.Option("--offline", help="Do not ask OpenAlex for metadata.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Extract in N worker processes.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Re-extract files already in the KB unchanged.")] = False,
+    min_confidence: Annotated[Optional[float], typer.Option(
+        "--min-confidence", min=0.0, max=1.0,
+        help="Accept results whose scorer confidence reaches this; the rest wait for review (medicalrec kb review). "
+             "Default: the threshold the shipped scorer was cross-validated at.", show_default=False)] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Extract experiments (model, dataset, features, metrics) from PDFs into the KB.
@@ -52,7 +56,8 @@ def extract(
     client = openalex.connect(offline=offline, kb=store, notify=_note, config=config)
     try:
         if paths:
-            outcomes = _run_with_progress(paths, store, workers=workers, force=force, doi=doi, client=client)
+            outcomes = _run_with_progress(paths, store, workers=workers, force=force, doi=doi, client=client,
+                                          min_confidence=min_confidence)
         else:
             outcomes = [batch.extract_doi(doi, store, client)]
     finally:
@@ -73,7 +78,9 @@ def _note(message: str) -> None:
     err_console.print(message, style="dim", soft_wrap=True, markup=False, highlight=False)
 
 
-def _run_with_progress(paths, store, *, workers, force, doi, client):
+def _run_with_progress(paths, store, *, workers, force, doi, client, min_confidence=None):
+    from functools import partial
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import batch
@@ -87,6 +94,7 @@ def _run_with_progress(paths, store, *, workers, force, doi, client):
             paths, store, workers=workers, force=force, doi=doi, openalex=client,
             on_start=lambda total: progress.update(task, total=total),
             on_file=lambda o: progress.update(task, advance=1, last=f"{o.source_file}: {o.status}"),
+            extract=partial(batch.extract_path, min_confidence=min_confidence),
         )
 
 
@@ -97,12 +105,12 @@ def _table(outcomes):
     table.add_column("file", overflow="fold", ratio=3)
     table.add_column("status", no_wrap=True)
     table.add_column("reason", overflow="fold", ratio=4)
-    for header in ("pages", "experiments", "measurements"):
+    for header in ("pages", "experiments", "measurements", "to review"):
         table.add_column(header, justify="right", no_wrap=True)
     for o in outcomes:
         style = "red" if o.failed else None
         table.add_row(o.source_file, o.status, o.reason or "", "" if o.n_pages is None else str(o.n_pages),
-                      str(o.n_experiments), str(o.n_measurements), style=style)
+                      str(o.n_experiments), str(o.n_measurements), str(o.n_needs_review), style=style)
     return table
 
 
@@ -113,5 +121,8 @@ def _summary(outcomes, where: str) -> str:
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     experiments = sum(o.n_experiments for o in outcomes)
     measurements = sum(o.n_measurements for o in outcomes)
+    waiting = sum(o.n_needs_review for o in outcomes)
     files = "file" if len(outcomes) == 1 else "files"
-    return f"{len(outcomes)} {files} ({parts}); {experiments} experiments, {measurements} measurements in {where}"
+    review = f" ({waiting} more wait for review: medicalrec kb review)" if waiting else ""
+    return (f"{len(outcomes)} {files} ({parts}); {experiments} experiments, {measurements} measurements{review}"
+            f" in {where}")

@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from ..kb import FeatureField, Provenance
 from . import gazetteers
 from .numbers import WORD_NUMBER_PATTERN, parse_count, word_to_int
-from .tables import Table
+
+if TYPE_CHECKING:
+    from .layout import Grid
 
 _N = rf"(\d{{1,3}}(?:,\d{{3}})+|\d+|{WORD_NUMBER_PATTERN})"
 _NOUN = r"(?:images?|samples?|scans?|photographs?|radiographs?|slides?|pictures?|x-?rays?|mris?|ct scans?|cases|" \
@@ -281,36 +283,34 @@ _SPLIT_ROW = re.compile(r"^(train(?:ing)?(?: set)?|val(?:idation)?(?: set)?|test
 _COUNT_HEADER = re.compile(r"total|images|samples|count|number|#|^n$|size|scans|cases", re.I)
 
 
-def table_evidence(table: Table) -> list[Evidence]:
-    """Split sizes from a split table (rows Train/Val/Test, a Total or Images column) and the test
-    size from a classification report's support."""
+def table_evidence(grid: "Grid") -> list[Evidence]:
+    """Split sizes from a split table (rows Train/Val/Test/Total, a count column) and the test size
+    from a classification report's support."""
     found: list[Evidence] = []
-    header = [h.strip() for h in table.header]
-    if any(h.lower() == "support" for h in header):
-        support = header.index(next(h for h in header if h.lower() == "support"))
-        for row in table.rows:
-            label = row[0].strip().lower() if row else ""
-            if label in ("accuracy", "macro avg", "weighted avg") and support < len(row):
-                count = parse_count(row[support])
-                if count:
-                    found.append(Evidence("n_test", count, table.page, table.row_snippet(row), "table", 1.0,
-                                          reason="the support of the classification report of the test evaluation"))
-                    break
-        return found
-    count_columns = [j for j, h in enumerate(header) if _COUNT_HEADER.search(h)]
-    for row in table.rows:
-        if not row or not _SPLIT_ROW.match(row[0].strip()):
+    rows: dict[int, list] = {}
+    for cell in grid.cells:
+        rows.setdefault(cell.row_index, []).append(cell)
+    prefix = f"{grid.caption} " if grid.caption else ""
+    for cells in rows.values():
+        label = cells[0].row_label.strip().lower()
+        support = [c for c in cells if c.column_header.split(" / ")[-1].strip().lower() == "support"]
+        if support and label in ("accuracy", "macro avg", "weighted avg"):
+            count = parse_count(support[0].value_text)
+            if count:
+                return [Evidence("n_test", count, grid.page, (prefix + cells[0].row_text)[:200], "table", 1.0,
+                                 reason="the support of the classification report of the test evaluation")]
+    for cells in rows.values():
+        label = cells[0].row_label.strip().lower()
+        if not _SPLIT_ROW.match(label):
             continue
-        label = row[0].strip().lower()
-        numeric = [j for j in range(1, len(row)) if parse_count(row[j]) is not None]
-        column = next((j for j in count_columns if j in numeric), None)
-        if column is None and len(numeric) == 1:
-            column = numeric[0]
-        if column is None:
+        counted = [c for c in cells if _COUNT_HEADER.search(c.column_header) and parse_count(c.value_text)]
+        numeric = [c for c in cells if parse_count(c.value_text) is not None]
+        cell = counted[0] if counted else (numeric[0] if len(numeric) == 1 else None)
+        if cell is None:
             continue
-        count = parse_count(row[column])
         feature = "n_samples" if label == "total" else _SPLIT_WORDS[label.split()[0]]
-        found.append(Evidence(feature, count, table.page, table.row_snippet(row), "table", 2.5))
+        found.append(Evidence(feature, parse_count(cell.value_text), grid.page, (prefix + cells[0].row_text)[:200],
+                              "table", 2.5))
     return found
 
 

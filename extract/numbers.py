@@ -20,7 +20,8 @@ WORD_NUMBER_PATTERN = "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True))
 
 # One number: thousands-grouped ("10,015", "1 024" is not accepted: too ambiguous in tables),
 # decimal with a dot, or decimal with a comma (1-2 digits after the comma; 3 would be a thousands group).
-_NUMBER = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+,\d{1,2}(?![\d])|\.\d+|\d+)"
+# "0,750" is a decimal comma: a thousands group never follows a lone 0.
+_NUMBER = r"(?:0,\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+,\d{1,2}(?![\d])|\.\d+|\d+)"
 _PLUS_MINUS = r"(?:±|\+/-|\+-|∓)"
 _DASH = r"(?:-|–|—)"  # "from 78% to 77%" is a change, so "to" never makes a range
 _PERCENT = r"(?:\s?%|\s?per\s?cent\b|\s?percent\b)"
@@ -64,7 +65,7 @@ class ParsedNumber:
 
 def _to_float(token: str) -> tuple[float, int, bool]:
     """(value, number of decimals, thousands-grouped) for one matched number token."""
-    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", token):
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", token) and not token.startswith("0,"):
         decimals = len(token.split(".")[1]) if "." in token else 0
         return float(token.replace(",", "")), decimals, True
     if "," in token:  # a decimal comma: "96,5"

@@ -90,6 +90,22 @@ class PdfDocument:
     def text(self) -> str:
         return "\n".join(page.text for page in self.pages)
 
+    def positioned_lines(self) -> list:
+        """(page number, lines of positioned words) for every page, read by pdfium; empty, with a
+        warning, when pdfium cannot open the file (its tables are then not read)."""
+        import pypdfium2
+
+        from .layout import may_hold_results, read_grids
+
+        pages = {page.number for page in self.pages if may_hold_results(page.text)}
+        if not pages:
+            return []
+        try:
+            return list(read_grids(self.path, password="", pages=pages))
+        except pypdfium2.PdfiumError as exc:
+            self.warnings.append(f"tables not read: pdfium could not open the file ({exc})")
+            return []
+
 
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()

@@ -24,10 +24,10 @@ from ..kb.normalize import name_key
 from . import features as feat
 from . import gazetteers
 from .nlp import build_pipeline
-from .relations import GENERIC_MODELS, DocumentContext, Result, find_label_models, is_head_of, merge_results, model_key
-from .sentence_results import CITATION, SentenceView, results_from_sentence
-from .table_results import results_from_table
-from .tables import CAPTION_RE, Table, find_tables, page_may_have_table
+from .candidates import Candidate, add_document_features, sentence_candidates, table_candidates
+from .layout import CAPTION_RE, Grid, grids_from_lines, read_grids
+from .relations import CITATION, GENERIC_MODELS, DocumentContext, Result, SentenceView, find_label_models, is_head_of, model_key
+from .scorer import REVIEW_FLOOR, Scorer, load_scorer
 
 if TYPE_CHECKING:
     from .pdf import PdfDocument
@@ -45,6 +45,8 @@ class DocumentResult:
     tables: int = 0  # tables read (for reporting)
     # The paper's main setting: all 14 features, also for a paper that yields no results.
     features: dict[str, FeatureField] = field(default_factory=dict)
+    # Every candidate result with its score, kept and not (for training and evaluation).
+    candidates: list[Candidate] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- prose preparation
@@ -385,67 +387,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
     return Analysis(sentences, sections, context, keywords, datasets, mention_models, surfaces)
 
 
-def _sentence_results(analysis: Analysis, method: str) -> list[Result]:
-    results: list[Result] = []
-    recent: Optional[str] = None
-    recent_age = 99
-    for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
-        if section in NOT_OWN_WORK:
-            recent, recent_age = None, 99
-            continue
-        if sentence.text.startswith("\n") or _heading(sentence.text) is not None:
-            recent_age = 99 if not models else recent_age
-        own_part = _after_citations(sentence)
-        if own_part is not None:
-            found = results_from_sentence(own_part, analysis.context, recent if recent_age <= 2 else None, method)
-            results.extend(found)
-        labels = [m for m in models] + [analysis.context.label_models[l] for l in analysis.context.label_models
-                                        if l in sentence.text.lower()]
-        if labels:
-            recent, recent_age = labels[-1], 0
-        else:
-            recent_age += 1
-    return results
-
-
-def _after_citations(sentence: SentenceView) -> Optional[SentenceView]:
-    """The part of a sentence that speaks of the paper's own work: all of it without a citation;
-    from the first "we" or "our" after the last citation ("Compared to [12], which reported 89%,
-    our model achieves 95.7%"); else nothing."""
-    citations = list(CITATION.finditer(sentence.text))
-    if not citations:
-        return sentence
-    own = _FIRST_PERSON.search(sentence.text, citations[-1].end())
-    if own is None:
-        return None
-    tail = own.start()
-    entities = [(s - tail, e - tail, label, value) for s, e, label, value in sentence.entities if s >= tail]
-    return SentenceView(sentence.text[tail:], entities, sentence.page, sentence.summary, sentence.index)
-
-
-def _add_alias_entities(analysis: Analysis, table_models: Iterable[str] = ()) -> None:
-    """Mentions of the paper's model labels ("Model B achieved ...") and of models its tables
-    name but the catalogue does not ("we propose PneuNet") count as model mentions."""
-    names = {label: model for label, model in analysis.context.label_models.items()}
-    for model in table_models:
-        if gazetteers.model_of(model) is None and len(model) >= 3:
-            names.setdefault(model.lower(), model)
-    if not names:
-        return
-    pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(l) for l in sorted(names, key=len, reverse=True))
-                         + r")(?![\w-])", re.IGNORECASE)
-    for sentence in analysis.sentences:
-        taken = [(s, e) for s, e, label, _ in sentence.entities if label == "MODEL"]
-        for match in pattern.finditer(sentence.text):
-            if any(s < match.end() and match.start() < e for s, e in taken):
-                continue
-            model = names[" ".join(match.group(1).split()).lower()]
-            sentence.entities.append((match.start(), match.end(), "ALIAS", model))
-        sentence.entities.sort()
-
-
-# ---------------------------------------------------------------------------- features
-def _feature_evidence(analysis: Analysis, tables: list[Table], method: str) -> list[feat.Evidence]:
+def _feature_evidence(analysis: Analysis, grids: list[Grid], method: str) -> list[feat.Evidence]:
     evidence: list[feat.Evidence] = []
     for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
         if section in NOT_OWN_WORK:
@@ -459,8 +401,8 @@ def _feature_evidence(analysis: Analysis, tables: list[Table], method: str) -> l
             # "Krizhevsky et al. [7] trained a network on ImageNet": how the cited work was trained.
             found = [e for e in found if e.feature not in ("pretrained", "augmentation")]
         evidence.extend(found)
-    for table in tables:
-        evidence.extend(feat.table_evidence(table))
+    for grid in grids:
+        evidence.extend(feat.table_evidence(grid))
     return evidence
 
 
@@ -539,33 +481,92 @@ def _proposed_keys(results: list[Result], analysis: Analysis) -> set[str]:
 
 
 # ---------------------------------------------------------------------------- assembly
-def _experiments(results: list[Result], analysis: Analysis, evidence: list[feat.Evidence], method: str,
+def _experiments(candidates: list[Candidate], analysis: Analysis, evidence: list[feat.Evidence], method: str,
                  source_url: Optional[str]) -> list[ExperimentRecord]:
+    """One experiment per (model, setting, dataset) over the kept candidates, one measurement per
+    (metric, average, split). A second value for the same measurement is another run of the model
+    and becomes its own setting, so nothing the scorer kept is lost."""
     paper = feat.paper_features(evidence, method=method, source_url=source_url)
+    results = [_result(c) for c in candidates]
     proposed_keys = _proposed_keys(results, analysis)
-    groups: dict[tuple[str, str, Optional[str]], list[Result]] = {}
-    for result in results:
-        groups.setdefault((result.model_key, result.setting, result.dataset), []).append(result)
+    groups: dict[tuple[str, str, Optional[str]], list[tuple[Result, Candidate]]] = {}
+    taken: dict[tuple, int] = {}
+    for result, candidate in sorted(zip(results, candidates), key=lambda pair: -pair[1].score):
+        identity = (result.model_key, result.setting, result.dataset, result.metric, candidate.average, result.split)
+        taken[identity] = taken.get(identity, 0) + 1
+        if taken[identity] > 1:
+            result.setting = f"{result.setting} #{taken[identity]}".strip()
+        groups.setdefault((result.model_key, result.setting, result.dataset), []).append((result, candidate))
     experiments = []
-    for (key, setting, dataset), group in groups.items():
+    for (key, setting, dataset), members in groups.items():
+        group = [r for r, _ in members]
         surface = analysis.surfaces.get(key)
         name = group[0].model
         if surface and gazetteers.model_of(name) is not None and name in surface:
             name = surface.most_common(1)[0][0]
-        measurements = []
-        seen: set[tuple[str, str]] = set()
-        for r in sorted(group, key=lambda r: -r.priority):
-            if (r.metric, r.split) in seen:
-                continue
-            seen.add((r.metric, r.split))
-            measurements.append(MeasurementRecord(
-                r.metric, r.value, Provenance(method=r.method, page=r.page, snippet=r.snippet, source_url=source_url,
-                                              confidence=r.confidence), r.split))
+        measurements = [MeasurementRecord(
+            r.metric, r.value, Provenance(method=r.method, page=r.page, snippet=r.snippet, source_url=source_url,
+                                          confidence=round(c.score, 3)), r.split, average=c.average,
+            confidence=round(c.score, 3), review_status="accepted" if c.accepted else "needs_review")
+            for r, c in members]
         experiments.append(ExperimentRecord(
             model=name, dataset=dataset,
             features=_experiment_features(group, paper, evidence, analysis, method, source_url, proposed_keys),
             measurements=measurements, setting=setting))
     return experiments
+
+
+def _result(candidate: Candidate) -> Result:
+    return Result(model=candidate.model, metric=candidate.metric, value=candidate.value, split=candidate.split,
+                  page=candidate.page, snippet=candidate.snippet, method=candidate.source, setting=candidate.setting,
+                  dataset=candidate.dataset,
+                  proposed=bool(candidate.features.get("label_own_mark") or candidate.features.get("label_own")),
+                  confidence=round(candidate.score, 3))
+
+
+_IMAGING = re.compile(r"\bimag(?:e|es|ing)\b|\bscans?\b|\bx-?rays?\b|\bradiograph|\bmri\b|\bct\b|"
+                      r"\bmammogra|\bultrasound|\bfundus|\bdermoscop|\bhistopatholog|\bmicroscop|\bpixels?\b",
+                      re.IGNORECASE)
+_SEGMENTATION_WORDS = re.compile(r"\bsegment\w*|\bdice\b|\biou\b|\bmask(?:s)?\b", re.IGNORECASE)
+_SIGNAL_WORDS = re.compile(r"\btime[- ]series\b|\bsignals?\b|\becg\b|\beeg\b|\btabular\b|\bsensor", re.IGNORECASE)
+
+
+def _document_profile(analysis: Analysis) -> dict[str, float]:
+    """What the paper is about, per 1,000 words of its own text: images, segmentation, signals."""
+    own = [s.text for s, section in zip(analysis.sentences, analysis.sections) if section not in NOT_OWN_WORK]
+    text = " ".join(own)
+    words = max(len(text.split()), 1) / 1000
+    return {"imaging_rate": round(len(_IMAGING.findall(text)) / words, 3),
+            "segmentation_rate": round(len(_SEGMENTATION_WORDS.findall(text)) / words, 3),
+            "signal_rate": round(len(_SIGNAL_WORDS.findall(text)) / words, 3),
+            "domain_keywords": float(min(len(analysis.keywords), 50))}
+
+
+def select_candidates(candidates: list[Candidate], scorer: Optional[Scorer],
+                      threshold: Optional[float] = None) -> list[Candidate]:
+    """Score every candidate, keep one per stated fact (model, metric, value: a result printed in a
+    table and restated in the text is one result), mark those at or above the threshold accepted,
+    and leave out those below the review floor. Without a scorer nothing is accepted."""
+    for candidate in candidates:
+        candidate.score = scorer.probability(candidate.features) if scorer else 0.0
+    cutoff = threshold if threshold is not None else (scorer.threshold if scorer else 1.1)
+    readings: dict[tuple, Candidate] = {}
+    for candidate in candidates:
+        # Rival readings of one number (who scored it): the likelier one stands for it.
+        origin = candidate.origin or (id(candidate),)
+        if origin not in readings or candidate.score > readings[origin].score:
+            readings[origin] = candidate
+    best: dict[tuple, Candidate] = {}
+    for candidate in readings.values():
+        key = (model_key(candidate.model), candidate.metric, round(candidate.value, 4))
+        if key not in best or candidate.score > best[key].score:
+            best[key] = candidate
+    kept = []
+    for candidate in best.values():
+        candidate.accepted = candidate.score >= cutoff
+        if candidate.accepted or candidate.score >= REVIEW_FLOOR:
+            kept.append(candidate)
+    return kept
 
 
 def _title(document: "PdfDocument") -> Optional[str]:
@@ -674,54 +675,61 @@ def is_segmentation_paper(title: Optional[str]) -> bool:
     return bool(title and _SEGMENTATION_TASK.search(title) and not _CLASSIFICATION_TASK.search(title))
 
 
-def _document_results(prose: Prose, tables: list[Table], title: Optional[str], method: str,
-                      source_url: Optional[str], review: bool = False
-                      ) -> tuple[list[ExperimentRecord], list[str], dict[str, FeatureField]]:
+def _document_results(prose: Prose, grids: list[Grid], title: Optional[str], method: str,
+                      source_url: Optional[str], review: bool = False, scorer: Optional[Scorer] = None,
+                      threshold: Optional[float] = None) -> tuple[list[ExperimentRecord], list[str], dict[str, FeatureField], list[Candidate]]:
     if review or (title and _REVIEW.search(title)):
-        return [], [REVIEW_NOTE], _review_features(method, source_url)
+        return [], [REVIEW_NOTE], _review_features(method, source_url), []
     analysis = analyse(prose, title)
-    evidence = _feature_evidence(analysis, tables, method)
+    evidence = _feature_evidence(analysis, grids, method)
     if is_segmentation_paper(title):
-        return [], [SEGMENTATION_NOTE], _paper_level([], analysis, evidence, method, source_url)
-    results = []
-    for table in tables:
-        results.extend(results_from_table(table, analysis.context))
-    _add_alias_entities(analysis, {r.model for r in results})
-    results.extend(_sentence_results(analysis, method))
-    merged = merge_results(results)
-    experiments = _experiments(merged, analysis, evidence, method, source_url)
+        return [], [SEGMENTATION_NOTE], _paper_level([], analysis, evidence, method, source_url), []
+    context = analysis.context
+    candidates = table_candidates(grids, section_of=lambda page, text: prose.section_of(page, text) or "body",
+                                  main_model=context.main_model, main_dataset=context.dataset,
+                                  label_models=context.label_models,
+                                  class_words=frozenset(w for w in context.class_words if len(w) > 3))
+    candidates += sentence_candidates(analysis.sentences, analysis.sections, main_model=context.main_model,
+                                      main_dataset=context.dataset)
+    add_document_features(candidates, _document_profile(analysis))
+    kept = select_candidates(candidates, scorer if scorer is not None else load_scorer(), threshold)
+    experiments = _experiments(kept, analysis, evidence, method, source_url)
     warnings = []
-    if not experiments:
-        warnings.append("no classification results found in the text")
-    return experiments, warnings, _paper_level(experiments, analysis, evidence, method, source_url)
+    accepted = [c for c in kept if c.accepted]
+    if not accepted:
+        warnings.append("no classification results found in the text" if not kept else
+                        f"no result passed the scorer's threshold; {len(kept)} wait for review (medicalrec kb review)")
+    with_values = [e for e in experiments if any(m.review_status == "accepted" for m in e.measurements)]
+    return experiments, warnings, _paper_level(with_values, analysis, evidence, method, source_url), candidates
 
 
-def extract_document(document: "PdfDocument") -> DocumentResult:
-    """Results and features of one PDF; provenance method "table" or "sentence", with page and snippet."""
+def extract_document(document: "PdfDocument", *, scorer: Optional[Scorer] = None,
+                     min_confidence: Optional[float] = None) -> DocumentResult:
+    """Results and features of one PDF; provenance method "table" or "sentence", with page and snippet.
+    Each measurement carries the scorer's confidence; those below `min_confidence` (default: the
+    scorer's cross-validated threshold) wait for review."""
     title = _title(document)
     prose = prepare_prose(((page.number, page.text) for page in document.pages))
-    tables: list[Table] = []
+    grids: list[Grid] = []
     review = is_review(title, document.pages[0].text if document.pages else "")
     if not review:
-        for page in document.pages:
-            if page_may_have_table(page.text) and not prose.holds_no_own_work(page.number):
-                for table in find_tables(page.layout(), page.number):
-                    table.section = prose.section_of(page.number, table.caption or "") or table.section
-                    tables.append(table)
+        grids = [grid for page, lines in document.positioned_lines() if not prose.holds_no_own_work(page)
+                 for grid in grids_from_lines(lines, page)]
     source_url = None
-    experiments, warnings, features = _document_results(prose, tables, title, "sentence", source_url, review)
+    experiments, warnings, features, candidates = _document_results(prose, grids, title, "sentence", source_url,
+                                                                    review, scorer, min_confidence)
     metadata = document.metadata or {}
     doi = metadata.get("doi")
     if not doi:
         from .pdf import find_doi
         doi = find_doi(" ".join(page.text for page in document.pages[:2]))
     return DocumentResult(title=title, doi=doi, year=metadata.get("year"), experiments=experiments,
-                          warnings=warnings, tables=len(tables), features=features)
+                          warnings=warnings, tables=len(grids), features=features, candidates=candidates)
 
 
 def extract_from_text(text: str, *, source_url: Optional[str] = None) -> DocumentResult:
     """Results and features of an abstract (OpenAlex): provenance method "openalex", no page."""
     prose = prepare_prose([(None, text)], first_section="abstract")
-    experiments, warnings, features = _document_results(prose, [], None, "openalex", source_url)
+    experiments, warnings, features, candidates = _document_results(prose, [], None, "openalex", source_url)
     return DocumentResult(title=None, doi=None, year=None, experiments=experiments, warnings=warnings,
-                          features=features)
+                          features=features, candidates=candidates)

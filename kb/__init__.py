@@ -2,11 +2,11 @@
 
 from .db import KBError, KBLocation, resolve
 from .records import ExperimentRecord, FeatureField, MeasurementRecord, PaperRecord, Provenance
-from .schema import FEATURES, METRICS, MISSING_STATUSES, SPLITS, STATUSES
+from .schema import AVERAGES, FEATURES, METRICS, MISSING_STATUSES, REVIEW_STATUSES, SPLITS, STATUSES
 from .store import KnowledgeBase, SaveResult
 
 __all__ = [
-    "FEATURES", "METRICS", "MISSING_STATUSES", "SPLITS", "STATUSES", "ExperimentRecord", "FeatureField",
-    "KBError", "KBLocation", "KnowledgeBase", "MeasurementRecord", "PaperRecord", "Provenance", "SaveResult",
-    "resolve",
+    "AVERAGES", "FEATURES", "METRICS", "MISSING_STATUSES", "REVIEW_STATUSES", "SPLITS", "STATUSES",
+    "ExperimentRecord", "FeatureField", "KBError", "KBLocation", "KnowledgeBase", "MeasurementRecord", "PaperRecord",
+    "Provenance", "SaveResult", "resolve",
 ]

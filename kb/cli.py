@@ -14,9 +14,13 @@ from ..errors import UserError
 from ..output import CsvOption, JsonOption, KBOption, console, emit_rows, err_console, note, print_json
 from .db import resolve, user_kb_path
 from .layouts import BENCH, CURATED
+from .schema import METRICS, SPLITS
 from .store import KnowledgeBase
 
 app = typer.Typer(help="Query and curate the knowledge base.\n\nExample: medicalrec kb stats --json", no_args_is_help=True)
+
+MinConfidenceOption = Annotated[Optional[float], typer.Option(
+    "--min-confidence", help="Only measurements with at least this confidence (0 to 1).", show_default=False)]
 
 
 class ShowKind(str, Enum):
@@ -130,20 +134,25 @@ def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or json.")] = ExportFormat.csv,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.",
                                                    show_default=False)] = None,
+    min_confidence: MinConfidenceOption = None,
 ) -> None:
     """Export the KB's experiments (curated/bench layouts, which `kb import` reads back) or its measurements (tuples).
 
-    Example: medicalrec kb export --layout tuples --format json --output tuples.json
+    Only accepted measurements are exported (see `kb review`).
+
+    Example: medicalrec kb export --layout tuples --format json --min-confidence 0.8 --output tuples.json
     """
     from .exporters import export as write_export
+    from .review import check_min_confidence
 
+    check_min_confidence(min_confidence)  # before --output is created
     store = open_kb(kb)
     if output is None:
-        write_export(store, sys.stdout, layout=layout.value, fmt=fmt.value)
+        write_export(store, sys.stdout, layout=layout.value, fmt=fmt.value, min_confidence=min_confidence)
         return
     try:
         with output.open("w", encoding="utf-8", newline="") as fh:
-            n = write_export(store, fh, layout=layout.value, fmt=fmt.value)
+            n = write_export(store, fh, layout=layout.value, fmt=fmt.value, min_confidence=min_confidence)
     except OSError as exc:
         raise UserError(f"cannot write {output} ({exc.strerror}): pass another --output") from exc
     note(f"Wrote {n} rows to {output}")
@@ -234,3 +243,101 @@ def unmatched(kb: KBOption = None, as_json: JsonOption = False, as_csv: CsvOptio
     from .curate import unmatched_names
 
     emit_rows(["kind", "name", "experiments", "papers"], unmatched_names(open_kb(kb)), as_json=as_json, as_csv=as_csv)
+
+
+# ---------------------------------------------------------------- review
+
+review_app = typer.Typer()
+app.add_typer(review_app, name="review")
+
+IdsArgument = Annotated[list[int], typer.Argument(metavar="ID...", help="Measurement ids, as `kb review` lists them.",
+                                                  show_default=False)]
+ByOption = Annotated[Optional[str], typer.Option("--by", help="Who reviews (kept in review_log). Default: your login name.",
+                                                 show_default=False)]
+NoteOption = Annotated[Optional[str], typer.Option("--note", help="Why, kept in review_log.", show_default=False)]
+_QUEUE_COLUMNS = ("id", "file", "page", "model", "dataset", "setting", "metric", "average", "split", "value",
+                  "confidence", "snippet")
+
+
+@review_app.callback(invoke_without_command=True)
+def review(
+    ctx: typer.Context,
+    kb: KBOption = None,
+    min_confidence: MinConfidenceOption = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Show at most this many.", show_default=False)] = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """List the measurements waiting for review; accept, reject or edit them with the sub-commands.
+
+    Only accepted measurements are facts (views, exports, stats, the recommender).
+
+    The list runs paper by paper, page by page; every decision is logged, with who and when, in review_log.
+
+    Example: medicalrec kb review --kb my.db --min-confidence 0.5 --limit 20
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = open_kb(kb).review_queue(min_confidence=min_confidence, limit=limit)
+    emit_rows(_QUEUE_COLUMNS, [
+        (r["id"], r["source_file"] or r["title"], r["page"], r["model_raw"], r["dataset_raw"], r["setting"],
+         r["metric"], r["average"], r["split"], r["value"], r["confidence"], r["snippet"]) for r in rows],
+        as_json=as_json, as_csv=as_csv, title="Measurements waiting for review")
+    if not rows and not (as_json or as_csv):
+        note("Nothing waits for review.")
+
+
+def _done(verb: str, ids: list[int], by: Optional[str]) -> None:
+    from .review import current_user
+
+    listed = ", ".join(str(i) for i in ids)
+    console.print(f"{verb} {len(ids)} measurement(s): {listed} (by {by or current_user()})", markup=False,
+                  highlight=False, soft_wrap=True)
+
+
+@review_app.command("accept")
+def review_accept(ids: IdsArgument, kb: KBOption = None, by: ByOption = None) -> None:
+    """Accept measurements as read: they become facts.
+
+    Example: medicalrec kb review accept 12 13 --kb my.db --by alice
+    """
+    store = open_kb(kb, write=True)
+    _done("accepted", store.accept(ids, who=by), by)
+
+
+@review_app.command("reject")
+def review_reject(ids: IdsArgument, kb: KBOption = None, by: ByOption = None, note_: NoteOption = None) -> None:
+    """Reject measurements: they stay in the KB, logged, but out of every fact.
+
+    Example: medicalrec kb review reject 14 --kb my.db --note "a cited result, not the paper's own"
+    """
+    store = open_kb(kb, write=True)
+    _done("rejected", store.reject(ids, who=by, note=note_), by)
+
+
+@review_app.command("edit")
+def review_edit(
+    measurement_id: Annotated[int, typer.Argument(metavar="ID", help="A measurement id, as `kb review` lists them.",
+                                                  show_default=False)],
+    kb: KBOption = None,
+    value: Annotated[Optional[float], typer.Option("--value", help="The value as a fraction (93% is 0.93).",
+                                                   show_default=False)] = None,
+    metric: Annotated[Optional[str], typer.Option("--metric", help="One of " + ", ".join(METRICS) + ".",
+                                                  show_default=False)] = None,
+    average: Annotated[Optional[str], typer.Option("--average", help="macro, weighted, micro, or '' when the "
+                                                   "source does not say.", show_default=False)] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="One of " + ", ".join(SPLITS) + ".",
+                                                 show_default=False)] = None,
+    by: ByOption = None,
+    note_: NoteOption = None,
+) -> None:
+    """Correct a measurement and accept it (value, metric, average, split).
+
+    Example: medicalrec kb review edit 15 --value 0.93 --metric f1 --average macro --split test --kb my.db
+    """
+    store = open_kb(kb, write=True)
+    after = store.edit(measurement_id, who=by, value=value, metric=metric, average=average, split=split, note=note_)
+    average_text = f", {after['average']}" if after["average"] else ""
+    console.print(f"edited and accepted measurement {measurement_id}: {after['metric']}{average_text} = "
+                  f"{after['value']:g} ({after['split']} split, by {after['reviewed_by']})", markup=False,
+                  highlight=False, soft_wrap=True)

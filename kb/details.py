@@ -15,7 +15,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from . import normalize
-from .db import KBError
+from .db import ACCEPTED, KBError, measurement_order
 from .records import normalize_doi
 from .schema import FEATURES, METRICS
 from .store import KnowledgeBase
@@ -105,9 +105,12 @@ def experiments_detail(kb: KnowledgeBase, where: str, **params) -> list[dict[str
             "value": value, "status": row["status"], "reason": row["reason"], "method": row["method"],
             "page": row["page"], "snippet": row["snippet"], "source_url": row["source_url"],
             "confidence": row["confidence"]}
-    for row in _rows(kb, f"SELECT * FROM measurements WHERE experiment_id IN ({ids}) ORDER BY metric, split"):
+    # Accepted measurements only: `kb show` presents facts; `kb review` shows the others.
+    for row in _rows(kb, f"SELECT * FROM measurements WHERE experiment_id IN ({ids}) AND {ACCEPTED}"
+                         f" ORDER BY metric, {measurement_order()}"):
         by_id[row["experiment_id"]]["measurements"].append(
-            {k: row[k] for k in ("metric", "value", "split", "method", "page", "snippet", "source_url", "confidence")})
+            {k: row[k] for k in ("metric", "average", "value", "split", "method", "page", "snippet", "source_url",
+                                 "confidence", "reviewed_by", "reviewed_at")})
     for detail in by_id.values():
         detail["features"] = {name: detail["features"][name] for name in FEATURES if name in detail["features"]}
     return list(by_id.values())
@@ -163,7 +166,8 @@ def _render_experiment(experiment: dict[str, Any], console: Console) -> None:
         status = f["status"] if f["value"] is not None else f"[dim]{f['status']}[/dim]"
         table.add_row(name, value, status, _provenance(f))
     for m in experiment["measurements"]:
-        table.add_row(f"[bold]{m['metric']}[/bold]", f"{m['value']:.4g}", m["split"], _provenance(m))
+        metric = f"{m['metric']} ({m['average']})" if m["average"] else m["metric"]
+        table.add_row(f"[bold]{metric}[/bold]", f"{m['value']:.4g}", m["split"], _provenance(m))
     console.print(table)
 
 
@@ -179,7 +183,9 @@ def _render_experiment_list(experiments: list[dict[str, Any]], console: Console,
         table.add_column(_METRIC_HEADERS.get(metric, metric))
     table.add_column("source", max_width=28, overflow="ellipsis")
     for e in experiments:
-        values = {m["metric"]: m["value"] for m in e["measurements"]}
+        values: dict[str, float] = {}
+        for m in e["measurements"]:  # the first is the one to show (db.measurement_order)
+            values.setdefault(m["metric"], m["value"])
         source = next((m["source_url"] for m in e["measurements"] if m["source_url"]), "")
         raw = e[f"{other}_raw"] or e[other] or ""
         table.add_row(escape(e["ref_id"] or e["doi"] or ""), escape(raw), escape(e["setting"]),

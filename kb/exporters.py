@@ -1,6 +1,9 @@
 """`kb export`: the KB back out, in the import layouts (curated, bench) or as one tuple per
 measurement. The curated and bench layouts are written from the same declarations the importer
-reads (kb/layouts.py), so import -> export -> import gives the same KB."""
+reads (kb/layouts.py), so import -> export -> import gives the same KB.
+
+Only accepted measurements are exported (those waiting for review, or rejected, are no facts), and
+`min_confidence` drops those below it: an empty metric cell, a missing tuple."""
 
 from __future__ import annotations
 
@@ -8,18 +11,20 @@ import csv
 import io
 import json
 import math
-from typing import Any, TextIO
+from typing import Any, Optional, TextIO
 
 import pandas as pd
 
+from . import db
 from .layouts import BENCH, CURATED, Layout
+from .review import check_min_confidence
 from .schema import FEATURES, VALUE_STATUSES
 from .store import KnowledgeBase
 
 EXPORT_LAYOUTS = ("curated", "bench", "tuples")
 EXPORT_FORMATS = ("csv", "json")
 
-TUPLE_KEYS = ("source_file", "paper_doi", "model", "dataset", "metric", "value", "page", "split")
+TUPLE_KEYS = ("source_file", "paper_doi", "model", "dataset", "metric", "average", "value", "page", "split")
 _TUPLE_EXTRAS = ("snippet", "method", "confidence", "source_url", "ref_id", "model_raw", "dataset_raw", "setting",
                  "experiment_id")
 
@@ -46,10 +51,10 @@ def _row_sources(kb: KnowledgeBase) -> dict[int, str]:
     return dict(zip(frame.experiment_id, frame.source_url))
 
 
-def layout_rows(kb: KnowledgeBase, layout: Layout) -> list[dict[str, str]]:
+def layout_rows(kb: KnowledgeBase, layout: Layout, min_confidence: Optional[float] = None) -> list[dict[str, str]]:
     """One dict per experiment with `layout.columns` as keys; a feature without a value (any
     missing status) is an empty cell."""
-    frame = kb.experiments_frame()
+    frame = kb.experiments_frame(min_confidence=min_confidence)
     if frame.empty:
         return []
     sources = _row_sources(kb)
@@ -81,26 +86,31 @@ def layout_rows(kb: KnowledgeBase, layout: Layout) -> list[dict[str, str]]:
     return rows
 
 
-def tuple_rows(kb: KnowledgeBase) -> list[dict[str, Any]]:
-    """One dict per measurement: where it comes from, what it measures, and its value."""
+def tuple_rows(kb: KnowledgeBase, min_confidence: Optional[float] = None) -> list[dict[str, Any]]:
+    """One dict per accepted measurement: where it comes from, what it measures, and its value."""
     frame = kb.frame(
-        "SELECT p.source_file, p.doi AS paper_doi, m.name AS model, d.name AS dataset, ms.metric, ms.value,"
-        " ms.page, ms.split, ms.snippet, ms.method, ms.confidence, COALESCE(ms.source_url, p.source_url) AS source_url,"
-        " p.ref_id, e.model_raw, e.dataset_raw, e.setting, e.id AS experiment_id"
+        "SELECT p.source_file, p.doi AS paper_doi, m.name AS model, d.name AS dataset, ms.metric, ms.average,"
+        " ms.value, ms.page, ms.split, ms.snippet, ms.method, ms.confidence,"
+        " COALESCE(ms.source_url, p.source_url) AS source_url, p.ref_id, e.model_raw, e.dataset_raw, e.setting,"
+        " e.id AS experiment_id"
         " FROM measurements ms JOIN experiments e ON e.id = ms.experiment_id JOIN papers p ON p.id = e.paper_id"
-        " JOIN models m ON m.id = e.model_id LEFT JOIN datasets d ON d.id = e.dataset_id ORDER BY e.id, ms.metric, ms.split")
+        " JOIN models m ON m.id = e.model_id LEFT JOIN datasets d ON d.id = e.dataset_id"
+        f" WHERE ms.{db.ACCEPTED} AND (:minimum IS NULL OR ms.confidence >= :minimum)"
+        " ORDER BY e.id, ms.metric, ms.average, ms.split", {"minimum": min_confidence})
     frame = frame.astype(object).where(pd.notna(frame), None)
     return [{key: record[key] for key in TUPLE_KEYS + _TUPLE_EXTRAS} for record in frame.to_dict("records")]
 
 
-def export(kb: KnowledgeBase, out: TextIO, *, layout: str = "curated", fmt: str = "csv") -> int:
+def export(kb: KnowledgeBase, out: TextIO, *, layout: str = "curated", fmt: str = "csv",
+           min_confidence: Optional[float] = None) -> int:
     """Write the KB to `out`; returns the number of rows written."""
+    check_min_confidence(min_confidence)
     if layout == "tuples":
-        rows: list[dict[str, Any]] = tuple_rows(kb)
+        rows: list[dict[str, Any]] = tuple_rows(kb, min_confidence)
         columns: tuple[str, ...] = TUPLE_KEYS + _TUPLE_EXTRAS
     else:
         spec = {"curated": CURATED, "bench": BENCH}[layout]
-        rows, columns = layout_rows(kb, spec), spec.columns
+        rows, columns = layout_rows(kb, spec, min_confidence), spec.columns
     if fmt == "json":
         out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     else:
@@ -110,7 +120,8 @@ def export(kb: KnowledgeBase, out: TextIO, *, layout: str = "curated", fmt: str 
     return len(rows)
 
 
-def export_text(kb: KnowledgeBase, *, layout: str = "curated", fmt: str = "csv") -> str:
+def export_text(kb: KnowledgeBase, *, layout: str = "curated", fmt: str = "csv",
+                min_confidence: Optional[float] = None) -> str:
     buffer = io.StringIO()
-    export(kb, buffer, layout=layout, fmt=fmt)
+    export(kb, buffer, layout=layout, fmt=fmt, min_confidence=min_confidence)
     return buffer.getvalue()

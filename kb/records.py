@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from .schema import FEATURES, METHODS, METRICS, MISSING_STATUSES, SNIPPET_MAX, SPLITS, STATUSES
+from .schema import (
+    AVERAGES,
+    FEATURES,
+    METHODS,
+    METRICS,
+    MISSING_STATUSES,
+    REVIEW_STATUSES,
+    SNIPPET_MAX,
+    SPLITS,
+    STATUSES,
+)
 
 Value = Union[int, float, str, None]
 
@@ -71,14 +81,27 @@ class MeasurementRecord:
     value: float  # a fraction in [0, 1]
     provenance: Provenance
     split: str = "test"
+    average: str = ""  # macro / weighted / micro; '' when the source does not say
+    # None takes the provenance's confidence (how stages set it so far); a number overrides it
+    # for this measurement alone (a Provenance is often shared by a row's features and metrics).
+    confidence: Optional[float] = None
+    review_status: str = "accepted"  # an extractor sends doubtful numbers as needs_review
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; expected one of {', '.join(METRICS)}")
         if self.split not in SPLITS:
             raise ValueError(f"unknown split {self.split!r}; expected one of {', '.join(SPLITS)}")
+        if self.average not in AVERAGES:
+            raise ValueError(f"unknown average {self.average!r}; expected '' or one of {', '.join(AVERAGES[1:])}")
+        if self.review_status not in REVIEW_STATUSES:
+            raise ValueError(f"unknown review status {self.review_status!r}; expected one of {', '.join(REVIEW_STATUSES)}")
         if not 0.0 <= float(self.value) <= 1.0:
             raise ValueError(f"{self.metric} value {self.value} is not a fraction in [0, 1]")
+        if self.confidence is None:
+            self.confidence = self.provenance.confidence
+        if not 0.0 <= float(self.confidence) <= 1.0:
+            raise ValueError(f"confidence {self.confidence} outside [0, 1]")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Optional
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the last of db.MIGRATIONS; a read-only open refuses an older KB
 
 # The MedicalRec-Bench experiment features, in the paper's column order, plus modality and the
 # two training-setting flags. kind: "int" counts, "cat" categorical labels, "bool" yes/no.
@@ -41,8 +41,17 @@ STATUSES = VALUE_STATUSES + MISSING_STATUSES
 METHODS = ("table", "sentence", "openalex", "import", "validated", "derived")
 
 # Every metric is stored as a fraction in [0, 1]; percentages are divided by 100 on the way in.
-METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "auc", "kappa", "dice", "iou")
+METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "npv", "f1", "auc", "auprc",
+           "kappa", "mcc", "top3_accuracy", "top5_accuracy", "dice", "iou")
 SPLITS = ("test", "val", "train", "cv", "external", "unspecified")
+# How a multi-class metric was averaged over classes; '' when the source does not say. Kept apart
+# because a macro and a weighted F1 of one model differ and must not be compared as equals.
+AVERAGES = ("", "macro", "weighted", "micro")
+
+# A measurement is a fact (read by analysts, exporters and the recommender) only once accepted;
+# extracted numbers may wait in `needs_review` for a curator (`medicalrec kb review`).
+REVIEW_STATUSES = ("accepted", "needs_review", "rejected")
+REVIEW_ACTIONS = ("accept", "reject", "edit")
 
 FILE_STATUSES = ("ok", "no_text_layer", "encrypted", "corrupt", "empty", "not_pdf", "no_results", "error")
 
@@ -164,16 +173,21 @@ class FeatureValue(SQLModel, table=True):
 class Measurement(SQLModel, table=True):
     __tablename__ = "measurements"
     __table_args__ = (
-        UniqueConstraint("experiment_id", "metric", "split"),
+        UniqueConstraint("experiment_id", "metric", "average", "split"),
         CheckConstraint("value >= 0 AND value <= 1", name="measurement_is_fraction"),
         CheckConstraint(f"split IN ({_quoted(SPLITS)})", name="measurement_split_known"),
         CheckConstraint(f"method IN ({_quoted(METHODS)})", name="measurement_method_known"),
+        CheckConstraint(f"average IN ({_quoted(AVERAGES)})", name="measurement_average_known"),
+        CheckConstraint(f"review_status IN ({_quoted(REVIEW_STATUSES)})", name="measurement_review_status_known"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="measurement_confidence_range"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     experiment_id: int = Field(
         sa_column=Column(Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     metric: str
+    # Server defaults too, so the rows migration 2 copies from a version-1 table get them.
+    average: str = Field(default="", sa_column_kwargs={"server_default": ""})
     value: float
     split: str = "test"
     page: Optional[int] = None
@@ -181,6 +195,28 @@ class Measurement(SQLModel, table=True):
     source_url: Optional[str] = None
     method: str
     confidence: float = 1.0
+    review_status: str = Field(default="accepted", index=True, sa_column_kwargs={"server_default": "accepted"})
+    reviewed_by: Optional[str] = None
+    reviewed_at: Optional[str] = None  # UTC ISO; review_log holds every action, this the last
+
+
+class ReviewLog(SQLModel, table=True):
+    """One curator action on a measurement: who, when, and the row before and after."""
+
+    __tablename__ = "review_log"
+    __table_args__ = (CheckConstraint(f"action IN ({_quoted(REVIEW_ACTIONS)})", name="review_action_known"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    # SET NULL, not CASCADE: a re-extraction that replaces the measurement must not erase who
+    # decided what (before_json names the experiment, metric and split).
+    measurement_id: Optional[int] = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("measurements.id", ondelete="SET NULL"), index=True)
+    )
+    action: str
+    who: str
+    at: str = Field(default_factory=utcnow)
+    before_json: str
+    after_json: str
+    note: Optional[str] = None
 
 
 class ValidationRun(SQLModel, table=True):

@@ -4,7 +4,8 @@
 
     {
       "kb": "<which KB>",
-      "counts": {"papers", "experiments", "measurements", "models", "models_unmatched", "datasets",
+      "counts": {"papers", "experiments", "measurements", "measurements_needs_review",
+                 "measurements_rejected", "models", "models_unmatched", "datasets",
                  "datasets_unmatched", "experiments_without_dataset", "validated_experiments",
                  "validation_runs", "files", "catalogue_models", "catalogue_datasets"},
       "experiments_by_origin": {"import": n, "extract": n, ...},
@@ -13,8 +14,10 @@
                                               "not_applicable": f, "ambiguous": f, "extraction_failed": f}}
     }
 
-`models` / `datasets` count the entities experiments use; `*_unmatched` those of them outside the
-curated catalogues. Shares are fractions of all experiments (each feature's six shares sum to 1).
+`measurements` and `measurements_by_metric` count accepted measurements (the facts);
+`measurements_needs_review` those waiting for a curator (`medicalrec kb review`), `measurements_rejected`
+those a curator turned down. `models` / `datasets` count the entities experiments use; `*_unmatched`
+those of them outside the curated catalogues. Shares are fractions of all experiments (each feature's six shares sum to 1).
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from .store import KnowledgeBase
 _COUNTS = {
     "papers": "SELECT COUNT(*) FROM papers",
     "experiments": "SELECT COUNT(*) FROM experiments",
-    "measurements": "SELECT COUNT(*) FROM measurements",
+    "measurements": "SELECT COUNT(*) FROM measurements WHERE review_status = 'accepted'",
+    "measurements_needs_review": "SELECT COUNT(*) FROM measurements WHERE review_status = 'needs_review'",
+    "measurements_rejected": "SELECT COUNT(*) FROM measurements WHERE review_status = 'rejected'",
     "models": "SELECT COUNT(DISTINCT model_id) FROM experiments",
     "models_unmatched": "SELECT COUNT(DISTINCT e.model_id) FROM experiments e JOIN models m ON m.id = e.model_id"
                         " WHERE NOT m.curated",
@@ -53,7 +58,8 @@ def collect_stats(kb: KnowledgeBase) -> dict[str, Any]:
         by_origin = dict(conn.execute(text(
             "SELECT origin, COUNT(*) FROM experiments GROUP BY origin ORDER BY COUNT(*) DESC")).fetchall())
         by_metric = dict(conn.execute(text(
-            "SELECT metric, COUNT(*) FROM measurements GROUP BY metric ORDER BY COUNT(*) DESC")).fetchall())
+            "SELECT metric, COUNT(*) FROM measurements WHERE review_status = 'accepted'"
+            " GROUP BY metric ORDER BY COUNT(*) DESC")).fetchall())
         status_counts = conn.execute(text(
             "SELECT feature, status, COUNT(*) FROM feature_values GROUP BY feature, status")).fetchall()
     experiments = counts["experiments"]
@@ -86,6 +92,9 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
     for metric, n in stats["measurements_by_metric"].items():
         summary.add_row(f"{metric} measurements", str(n))
     console.print(summary)
+    if counts["measurements_needs_review"]:
+        console.print(f"{counts['measurements_needs_review']} measurements wait for review:"
+                      " `medicalrec kb review` lists them", markup=False, highlight=False)
     coverage = Table(title=f"Feature status, % of {counts['experiments']} experiments",
                      caption="n/a = not applicable, failed = extraction failed")
     coverage.add_column("feature")

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from . import db, normalize
+from . import db, normalize, schema
 from .records import ExperimentRecord, FeatureField, PaperRecord, Provenance, normalize_doi
 from .schema import (
     FEATURES,
@@ -76,8 +76,11 @@ class KnowledgeBase:
                 kb_.ensure_catalog()
                 return kb_
             engine = db.make_engine(location.path, readonly=True)
-            if db.current_version(engine) == 0:  # checked now, not at the first query
+            version = db.current_version(engine)  # checked now, not at the first query
+            if version == 0:
                 raise db.KBError(db.not_a_kb(location))
+            if version < schema.SCHEMA_VERSION:  # a read never migrates, and the old tables lack columns
+                raise db.KBError(db.outdated(location, version))
             return cls(engine, location, readonly=True)
         except (OSError, sqlite3.Error, DBAPIError) as exc:
             raise db.KBError(db.open_error(location, exc)) from exc
@@ -273,16 +276,16 @@ class KnowledgeBase:
             _feature_row(experiment.id, name, kind,
                          record.features.get(name) or FeatureField.missing("not_reported", fallback, missing_reason))
             for name, kind in FEATURES.items()])
-        best: dict[tuple[str, str], object] = {}
+        best: dict[tuple[str, str, str], object] = {}
         for m in record.measurements:
-            key = (m.metric, m.split)
-            if key not in best or m.provenance.confidence > best[key].provenance.confidence:
+            key = (m.metric, m.average, m.split)
+            if key not in best or m.confidence > best[key].confidence:
                 best[key] = m
         for m in best.values():
             p = m.provenance
-            s.add(Measurement(experiment_id=experiment.id, metric=m.metric, value=float(m.value), split=m.split,
-                              page=p.page, snippet=p.snippet, source_url=p.source_url, method=p.method,
-                              confidence=p.confidence))
+            s.add(Measurement(experiment_id=experiment.id, metric=m.metric, average=m.average, value=float(m.value),
+                              split=m.split, page=p.page, snippet=p.snippet, source_url=p.source_url,
+                              method=p.method, confidence=m.confidence, review_status=m.review_status))
         result.experiments_added += 1
         result.measurements_added += len(best)
         result.experiment_ids.append(experiment.id)
@@ -349,9 +352,11 @@ class KnowledgeBase:
         with self.engine.connect() as conn:
             return pd.read_sql_query(text(sql), conn, params=params or {})
 
-    def experiments_frame(self) -> pd.DataFrame:
+    def experiments_frame(self, min_confidence: Optional[float] = None) -> pd.DataFrame:
         """One row per experiment: paper, model, dataset, each feature's value and `<feature>_status`,
-        and each metric (test split preferred). The recommender's and the exporters' input."""
+        and each metric (test split preferred, see db.measurement_order). The recommender's and the
+        exporters' input, so only accepted measurements count (those with at least
+        `min_confidence`, when given); an experiment whose numbers all wait for review has none."""
         base = self.frame(
             "SELECT e.id AS experiment_id, e.paper_id, p.doi, p.ref_id, p.title, p.year, p.source_url,"
             " p.source_file, p.origin AS paper_origin, e.origin, m.name AS model, m.family AS model_family,"
@@ -366,8 +371,9 @@ class KnowledgeBase:
         values = feats.pivot(index="experiment_id", columns="feature", values="value")
         statuses = feats.pivot(index="experiment_id", columns="feature", values="status").add_suffix("_status")
         metrics = self.frame(
-            "SELECT experiment_id, metric, value FROM measurements ORDER BY experiment_id, metric,"
-            " CASE split WHEN 'test' THEN 0 WHEN 'external' THEN 1 WHEN 'cv' THEN 2 ELSE 3 END")
+            f"SELECT experiment_id, metric, value FROM measurements WHERE {db.ACCEPTED}"
+            " AND (:minimum IS NULL OR confidence >= :minimum)"
+            f" ORDER BY experiment_id, metric, {db.measurement_order()}", {"minimum": min_confidence})
         metrics = metrics.drop_duplicates(["experiment_id", "metric"]).pivot(
             index="experiment_id", columns="metric", values="value")
         frame = base.set_index("experiment_id").join(values).join(statuses).join(metrics)
@@ -393,11 +399,36 @@ class KnowledgeBase:
                 " LEFT JOIN datasets d ON d.id = e.dataset_id ORDER BY e.id",
                 "SELECT experiment_id, feature, value_num, value_text, status FROM feature_values"
                 " ORDER BY experiment_id, feature",
-                "SELECT experiment_id, metric, split, value FROM measurements ORDER BY experiment_id, metric, split",
+                # What experiments_frame reads: a review decision changes what a model learns from.
+                f"SELECT experiment_id, metric, average, split, value FROM measurements WHERE {db.ACCEPTED}"
+                " ORDER BY experiment_id, metric, average, split",
             ):
                 for row in conn.execute(text(sql)):
                     digest.update(repr(tuple(row)).encode())
         return digest.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ review (kb/review.py)
+    def review_queue(self, min_confidence: Optional[float] = None, limit: Optional[int] = None) -> list[dict]:
+        from .review import review_queue
+
+        return review_queue(self, min_confidence=min_confidence, limit=limit)
+
+    def accept(self, ids: Iterable[int], who: Optional[str] = None) -> list[int]:
+        from .review import accept
+
+        return accept(self, ids, who=who)
+
+    def reject(self, ids: Iterable[int], who: Optional[str] = None, note: Optional[str] = None) -> list[int]:
+        from .review import reject
+
+        return reject(self, ids, who=who, note=note)
+
+    def edit(self, id: int, who: Optional[str] = None, *, value: Optional[float] = None,
+             metric: Optional[str] = None, average: Optional[str] = None, split: Optional[str] = None,
+             note: Optional[str] = None) -> dict:
+        from .review import edit
+
+        return edit(self, id, who=who, value=value, metric=metric, average=average, split=split, note=note)
 
     def counts(self) -> dict[str, int]:
         tables = ("papers", "experiments", "measurements", "models", "datasets", "feature_values",

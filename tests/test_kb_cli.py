@@ -197,7 +197,7 @@ def test_every_command_has_help_with_an_example():
 
     root = typer.main.get_command(medicalrec.cli.app)
     commands = list(_commands(root))
-    assert {("kb", name) for name in ("import", "export", "stats", "query", "show", "alias", "unmatched")} <= {
-        path for path, _ in commands}
+    assert {("kb", name) for name in ("import", "export", "stats", "query", "show", "alias", "unmatched", "review")} | {
+        ("kb", "review", name) for name in ("accept", "reject", "edit")} <= {path for path, _ in commands}
     for path, command in commands:
         assert "Example" in (command.help or ""), f"`medicalrec {' '.join(path)}` help has no Example line"

@@ -12,7 +12,7 @@ from typing import Optional
 from sqlalchemy.exc import DBAPIError
 
 from ..kb import ExperimentRecord, KnowledgeBase, MeasurementRecord, PaperRecord, Provenance
-from ..kb.db import seed_path
+from ..kb.db import KBError, seed_path
 from .datasets import MedMNISTDataset, kb_features
 from .train import TrainResult
 
@@ -53,7 +53,7 @@ _PUBLISHED_SQL = (
     " JOIN papers p ON p.id = e.paper_id JOIN models m ON m.id = e.model_id"
     " JOIN datasets d ON d.id = e.dataset_id JOIN measurements ms ON ms.experiment_id = e.id"
     " WHERE p.ref_id = :ref AND d.name = :dataset AND e.setting = :setting AND ms.split = 'test'"
-    " AND ms.metric IN ('accuracy', 'auc')")
+    " AND ms.metric IN ('accuracy', 'auc') AND ms.review_status = 'accepted' AND ms.average = ''")
 
 
 def published_figures(store: KnowledgeBase, dataset: str, size: int) -> dict[str, dict[str, float]]:
@@ -73,10 +73,10 @@ def published_with_fallback(store: KnowledgeBase, dataset: str, size: int) -> tu
         return figures, store.location.describe()
     seed = seed_path()
     if seed.exists() and store.location.path != seed:
-        seed_store = KnowledgeBase.open(seed)
         try:
+            seed_store = KnowledgeBase.open(seed)
             figures = published_figures(seed_store, dataset, size)
-        except DBAPIError:  # a seed from an older schema is no reason to stop a finished run
+        except (DBAPIError, KBError):  # a seed from an older schema is no reason to stop a finished run
             figures = {}
         if figures:
             return figures, seed_store.location.describe()

@@ -1,0 +1,121 @@
+"""The learned scorer: how likely a candidate is a result the paper reports for its own work.
+
+A gradient-boosted tree model (scikit-learn's HistGradientBoostingClassifier) trained on
+candidates labelled against the gold annotations. It ships as plain JSON (`data/scorer.json`:
+feature names, trees, threshold), never as a pickle, so loading it runs no code and needs no
+scikit-learn; scikit-learn is needed only to train. The threshold is the one that maximised
+tuple F1 on papers held out by grouped cross-validation (`bench/extract_quality.py --train`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+__all__ = ["Scorer", "load_scorer", "fit_scorer", "SCORER_PATH", "REVIEW_FLOOR"]
+
+SCORER_PATH = Path(__file__).resolve().parent / "data" / "scorer.json"
+# Candidates scoring below this are too unlikely to be worth a curator's time; they are counted
+# in the file's warnings, not stored.
+REVIEW_FLOOR = 0.05
+
+
+@dataclass
+class Scorer:
+    feature_names: list[str]
+    trees: list[dict]            # each: parallel lists feature, threshold, left, right, leaf, value, missing_left
+    baseline: float
+    threshold: float
+    trained_on: dict
+
+    def vector(self, features: dict[str, float]) -> list[float]:
+        return [float(features.get(name, 0.0)) for name in self.feature_names]
+
+    def raw(self, row: Sequence[float]) -> float:
+        total = self.baseline
+        for tree in self.trees:
+            node = 0
+            while not tree["leaf"][node]:
+                value = row[tree["feature"][node]]
+                if value != value:  # NaN
+                    node = tree["left"][node] if tree["missing_left"][node] else tree["right"][node]
+                elif value <= tree["threshold"][node]:
+                    node = tree["left"][node]
+                else:
+                    node = tree["right"][node]
+            total += tree["value"][node]
+        return total
+
+    def probability(self, features: dict[str, float]) -> float:
+        raw = self.raw(self.vector(features))
+        return 1.0 / (1.0 + math.exp(-raw)) if raw > -50 else 0.0
+
+    def to_json(self) -> str:
+        return json.dumps({"feature_names": self.feature_names, "trees": self.trees, "baseline": self.baseline,
+                           "threshold": self.threshold, "trained_on": self.trained_on}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Scorer":
+        data = json.loads(text)
+        return cls(data["feature_names"], data["trees"], float(data["baseline"]), float(data["threshold"]),
+                   data.get("trained_on", {}))
+
+
+@lru_cache(maxsize=4)
+def load_scorer(path: Optional[str] = None) -> Optional[Scorer]:
+    """The shipped scorer (or the one at `path`); None when there is none yet."""
+    target = Path(path) if path else SCORER_PATH
+    if not target.exists():
+        return None
+    return Scorer.from_json(target.read_text(encoding="utf-8"))
+
+
+def fit_scorer(rows: Sequence[dict[str, float]], labels: Sequence[int], *, weights: Optional[Sequence[float]] = None,
+               feature_names: Optional[list[str]] = None, threshold: float = 0.5, trained_on: Optional[dict] = None,
+               seed: int = 0) -> Scorer:
+    """Fit the tree model on labelled candidates and export it to the JSON form."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    names = feature_names or sorted({name for row in rows for name in row})
+    matrix = np.array([[float(row.get(name, 0.0)) for name in names] for row in rows], dtype=float)
+    target = np.asarray(labels, dtype=int)
+    model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=10,
+                                           l2_regularization=1.0, random_state=seed)
+    if len(set(target.tolist())) < 2:
+        raise ValueError("the training candidates hold only one class: no gold tuple was matched")
+    model.fit(matrix, target, sample_weight=None if weights is None else np.asarray(weights, dtype=float))
+    trees = []
+    for iteration in model._predictors:
+        nodes = iteration[0].nodes
+        trees.append({
+            "feature": [int(v) for v in nodes["feature_idx"]],
+            "threshold": [float(v) for v in nodes["num_threshold"]],
+            "left": [int(v) for v in nodes["left"]],
+            "right": [int(v) for v in nodes["right"]],
+            "leaf": [bool(v) for v in nodes["is_leaf"]],
+            "value": [round(float(v), 6) for v in nodes["value"]],
+            "missing_left": [bool(v) for v in nodes["missing_go_to_left"]],
+        })
+    baseline = float(np.ravel(model._baseline_prediction)[0])
+    return Scorer(names, trees, baseline, threshold, trained_on or {})
+
+
+def best_threshold(scores: Iterable[float], labels: Iterable[int], gold_total: int,
+                   grid: Sequence[float] = tuple(x / 100 for x in range(10, 91, 2))) -> tuple[float, float]:
+    """The threshold that maximises F1 of the kept candidates (recall against `gold_total`)."""
+    pairs = list(zip(scores, labels))
+    best = (0.5, -1.0)
+    for threshold in grid:
+        kept = [label for score, label in pairs if score >= threshold]
+        hits = sum(kept)
+        precision = hits / len(kept) if kept else 0.0
+        recall = hits / gold_total if gold_total else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        if f1 > best[1]:
+            best = (threshold, f1)
+    return best
