@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 from . import gazetteers
 from .numbers import find_numbers, metric_fraction, parse_number
+from .relations import is_head_of
 
 if TYPE_CHECKING:
     from .layout import Grid, TableCell
@@ -36,6 +37,12 @@ _HEDGE = re.compile(r"(?:over|above|more than|up to|nearly|approximately|about|a
                     r"below|under|exceed(?:s|ing)?|~|≈|>|<|≥|≤)\s*$", re.IGNORECASE)
 _CHANGE = re.compile(r"\b(?:improv\w*|increas\w*|decreas\w*|drop\w*|gain\w*|higher|lower|boost\w*|reduc\w*|"
                      r"outperform\w*|by)\s*$", re.IGNORECASE)
+# A training log printed into a report (Keras: "179/179 ━━━ 20s 108ms/step - accuracy: 0.79 -
+# loss: 0.56"; "Epoch 3/10 ... val_accuracy: 0.81"): progress, not results.
+_TRAINING_LOG = re.compile(r"\d+m?s/step|\bepoch \d+/\d+|\b(?:val_)?loss:\s*\d|━", re.IGNORECASE)
+_COUNT_UNIT = re.compile(r"\s*(?:epochs?|images?|samples?|layers?|patients?|cases?|classes|subjects?|"
+                         r"iterations?|batch(?:es)?|folds?|pixels?|px|neurons?|filters?|units?|times)\b", re.IGNORECASE)
+_GLUED = re.compile(r"[A-Za-z][-_]?$")
 _AVERAGE = re.compile(r"\b(macro|weighted|micro)\b", re.IGNORECASE)
 _METRIC_WORD = None  # compiled lazily from the vocabulary
 
@@ -63,8 +70,10 @@ class Candidate:
 
 
 def average_of(text: str) -> str:
-    found = _AVERAGE.search(text)
-    return found.group(1).lower() if found else ""
+    """The last averaging word in a text ("macro", "weighted", "micro"): the nearest to a number
+    that follows it."""
+    found = _AVERAGE.findall(text)
+    return found[-1].lower() if found else ""
 
 
 def _metric_regex() -> re.Pattern:
@@ -72,7 +81,7 @@ def _metric_regex() -> re.Pattern:
     if _METRIC_WORD is None:
         names = sorted({n for names in gazetteers.METRIC_TERMS.values() for n in names if len(n) > 2 or n == "f1"},
                        key=len, reverse=True)
-        _METRIC_WORD = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w])",
+        _METRIC_WORD = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])",
                                   re.IGNORECASE)
     return _METRIC_WORD
 
@@ -167,7 +176,10 @@ def table_candidates(grids: Iterable["Grid"], *, section_of, main_model: Optiona
         section = section_of(grid.page, caption or grid.header_text)
         caption_metric = _metric_in(caption) if caption else None
         dataset_here = gazetteers.dataset_of(caption) if caption else None
+        shape = _table_shape(grid, class_words)
         for cell in grid.cells:
+            if _per_class_cell(cell, shape, class_words):
+                continue
             candidate = _table_candidate(cell, grid, caption, caption_metric, main_model)
             if candidate is None:
                 continue
@@ -176,14 +188,54 @@ def table_candidates(grids: Iterable["Grid"], *, section_of, main_model: Optiona
             candidate.dataset = (gazetteers.dataset_of(cell.group_label) if cell.group_label else None) \
                 or dataset_here or main_dataset
             candidate.features.update(_section_flags(section))
-            candidate.features["table_index"] = float(table_index)
             label_words = {w.lower().strip(",.;:()") for w in cell.row_label.split()}
             header_words = {w.lower().strip(",.;:()") for w in cell.column_header.split(" / ")[-1].split()}
             candidate.features["label_class_word"] = float(bool(label_words & class_words))
             candidate.features["header_class_word"] = float(bool(header_words & class_words))
+            candidate.features["label_class_term"] = float(bool(label_words & gazetteers.CLASS_TERMS))
+            candidate.features["header_class_term"] = float(bool(header_words & gazetteers.CLASS_TERMS))
             candidate.features["label_average_row"] = float(bool(_AVERAGE_ROW.search(cell.row_label)))
+            candidate.features.update(shape)
             found.append(candidate)
     return found
+
+
+def _class_like(text: str, class_words: frozenset[str]) -> bool:
+    words = {w.lower().strip(",.;:()") for w in text.split()}
+    return bool(words & class_words or words & gazetteers.CLASS_TERMS)
+
+
+def _per_class_cell(cell: "TableCell", shape: dict[str, float], class_words: frozenset[str]) -> bool:
+    """A cell of a per-class table (rows or columns that are the task's classes) is one class's
+    score, not a model's result; the table's average row or column is kept."""
+    header = cell.column_header.split(" / ")[-1]
+    if shape["table_rows_classes"] >= 0.6 and shape["table_distinct_labels"] >= 3 \
+            and _class_like(cell.row_label, class_words) and not _AVERAGE_ROW.search(cell.row_label):
+        return True
+    return shape["table_columns_classes"] >= 0.6 and _class_like(header, class_words) \
+        and not _AVERAGE_ROW.search(header) and not _metric_in(header)
+
+
+def _table_shape(grid: "Grid", class_words: frozenset[str]) -> dict[str, float]:
+    """What the whole table is: rows of models, columns of metrics, or rows of classes (a
+    per-class table, whose cells are no model's overall result)."""
+    labels = {_clean_label(c.row_label) for c in grid.cells if c.row_label.strip()}
+    headers = {c.column_header.split(" / ")[-1].strip() for c in grid.cells if c.column_header.strip()}
+
+    def share(items, test) -> float:
+        return round(sum(1 for item in items if test(item)) / len(items), 3) if items else 0.0
+
+    def model_like(text: str) -> bool:
+        return bool(gazetteers.model_of(text) or gazetteers.looks_like_model_name(text))
+
+    def class_like(text: str) -> bool:
+        return _class_like(text, class_words)
+
+    return {"table_rows_models": share(labels, model_like), "table_columns_metrics": share(headers, _metric_in),
+            "table_columns_models": share(headers, model_like), "table_rows_metrics": share(labels, _metric_in),
+            "table_rows_classes": share(labels, class_like), "table_rows_splits": share(labels, gazetteers.header_split),
+            "table_columns_classes": share(headers, class_like),
+            "table_distinct_labels": float(min(len(labels), 40))}
 
 
 def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metric: Optional[str],
@@ -195,7 +247,10 @@ def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metr
     label = _clean_label(_OWN_MARK.sub(" ", label)) if own_marked and _OWN_MARK.sub("", label).strip() else label
     header_metric = _metric_in(last_header) or _metric_in(header)
     row_metric = gazetteers.metric_of(label) or (_metric_in(label) if len(label.split()) <= 4 else None)
-    if header_metric:
+    if header_metric and row_metric == "accuracy" and header_metric in ("precision", "recall", "f1"):
+        # A classification report's "accuracy" row: its one value sits under f1-score.
+        metric, orientation, model = "accuracy", "row", ""
+    elif header_metric:
         metric, orientation, model = header_metric, "column", label
     elif row_metric:
         metric, orientation, model = row_metric, "row", _clean_label(last_header)
@@ -248,6 +303,28 @@ def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metr
                      origin=("table", grid.page, round(grid.top), cell.row_index, cell.column_index))
 
 
+_ACRONYM = re.compile(r"(?<![\w-])[A-Z][A-Z0-9-]{1,7}(?![\w-])")
+
+
+def _named_in(caption: str) -> Optional[str]:
+    """The method a caption is about: a model it names, else the one acronym in it that is no
+    metric, dataset, split or table word ("AUC of LPQ on each layer" -> LPQ)."""
+    terms = gazetteers.find_model_terms(caption)
+    if terms:
+        start, end, _ = terms[0]
+        return caption[start:end]
+    acronyms = Counter(a for a in _ACRONYM.findall(caption) if not gazetteers.metric_of(a)
+                       and not gazetteers.dataset_of(a) and not gazetteers.header_split(a)
+                       and a not in ("TABLE", "TAB", "FIG", "NA", "N/A") and not CAPTION_WORD.match(a))
+    ranked = acronyms.most_common(2)
+    if ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+        return ranked[0][0]
+    return None
+
+
+CAPTION_WORD = re.compile(r"^(?:[IVX]+|\d+)$")
+
+
 def _compose_model(candidate: Candidate, group: str, context: str, main_model: Optional[str],
                    label_models: dict[str, str]) -> None:
     """Name the model of a table row the way the paper does.
@@ -264,7 +341,8 @@ def _compose_model(candidate: Candidate, group: str, context: str, main_model: O
             or candidate.features.get("model_from_context"):
         return
     lowered = context.lower()
-    declared = next((model for label, model in label_models.items() if label in lowered), None)
+    declared = next((model for label, model in label_models.items() if label in lowered), None) \
+        or _named_in(context)
     group = group.strip()
     group_owner = group if group and len(group.split()) <= 4 and not gazetteers.dataset_of(group) else None
     split = gazetteers.header_split(name) if len(name.split()) <= 3 else None
@@ -304,12 +382,14 @@ def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[
     for sentence, section in zip(sentences, sections):
         text = sentence.text
         metrics = metric_mentions(text)
-        if not metrics:
+        if not metrics or _TRAINING_LOG.search(text):
             continue
         models = [(s, e, value) for s, e, label, value in sentence.entities if label == "MODEL"]
         proposed = any(label == "PROPOSED" for _, _, label, _ in sentence.entities)
         datasets = [value for _, _, label, value in sentence.entities if label == "DATASET"]
-        numbers = [n for n in find_numbers(text) if not n.is_range]
+        # A number glued to a name ("ResNet-50", "top-5") or inside a citation ("[12]") is no score.
+        numbers = [n for n in find_numbers(text) if not n.is_range and not _GLUED.search(text[:n.start])
+                   and not (text[n.start - 1:n.start] == "[" and text[n.end:n.end + 1] in "],")]
         for number in numbers:
             metric, distance, before = _nearest_metric(metrics, number.start, number.end)
             if metric is None:
@@ -318,6 +398,8 @@ def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[
             if fraction is None:
                 continue
             nearest, model_distance = _nearest_model(models, number.start)
+            if nearest and main_model and nearest != main_model and is_head_of(nearest, main_model):
+                nearest = main_model  # a bare "GCN" in a paper about its "Voronoi GCN" is that model
             # Two readings of who scored it: the nearest model named, and the paper's own model;
             # the scorer picks between them (they share an origin).
             readings = [(nearest, False)] if nearest else []
@@ -327,6 +409,10 @@ def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[
                 continue
             prefix = text[max(0, number.start - 25):number.start]
             suffix = text[number.end:number.end + 25]
+            # A bound ("over 91%"), a change ("increased by 14.4%") or a count ("50 epochs") is
+            # never a reported score: the gold rules exclude them, so no candidate is made.
+            if _HEDGE.search(prefix) or _CHANGE.search(prefix) or _COUNT_UNIT.match(suffix):
+                continue
             split, split_named = _split_of(text[max(0, number.start - 60):number.end + 20])
             for model, from_context in readings:
                 features = {
@@ -348,11 +434,19 @@ def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[
                 features.update(_model_flags(model, main_model))
                 features.update(_value_flags(number, fraction))
                 found.append(Candidate(model=model, metric=metric, value=fraction, split=split, page=sentence.page,
-                                       snippet=text[:200], source="sentence",
+                                       snippet=_window(text, number.start, number.end), source="sentence",
                                        dataset=datasets[0] if datasets else main_dataset,
                                        average=average_of(text[max(0, number.start - 60):number.start]),
                                        features=features, origin=("sentence", sentence.index, number.start)))
     return found
+
+
+def _window(text: str, start: int, end: int, width: int = 200) -> str:
+    """At most `width` characters of a sentence around a number, so the number is always shown."""
+    if len(text) <= width:
+        return text
+    left = max(0, min(start - 120, len(text) - width))
+    return ("…" if left else "") + text[left:left + width - 2].strip() + ("…" if left + width - 2 < len(text) else "")
 
 
 def _nearest_metric(metrics, start: int, end: int) -> tuple[Optional[str], int, bool]:
@@ -393,8 +487,7 @@ def add_document_features(candidates: list[Candidate], document: Optional[dict[s
         key = (c.metric, round(c.value, 3))
         c.features["value_repeats"] = float(min(values[key] - 1, 5))
         c.features["value_in_both_sources"] = float(len(sources[key]) > 1)
-        c.features["model_candidates"] = float(min(models[c.key[0]], 50))
-        c.features["metric_candidates"] = float(min(per_metric[c.metric], 100))
-        c.features["document_candidates"] = float(min(len(candidates), 500))
+        c.features["model_candidates"] = float(min(models[c.key[0]], 10))
+        c.features["metric_candidates"] = float(min(per_metric[c.metric], 10))
         for name, value in (document or {}).items():
             c.features[f"doc_{name}"] = value

@@ -22,7 +22,7 @@ METRIC_TERMS: dict[str, tuple[str, ...]] = {
                  "test accuracy", "testing accuracy", "validation accuracy", "val accuracy", "val acc",
                  "training accuracy", "train accuracy", "top-1 accuracy", "mean accuracy", "average accuracy"),
     "precision": ("precision", "prec", "prec.", "pre", "ppv", "positive predictive value"),
-    "recall": ("recall", "rec", "rec.", "sensitivity", "sens", "sens.", "tpr", "true positive rate"),
+    "recall": ("recall", "rec", "rec.", "sensitivity", "sens", "sens.", "sen", "tpr", "true positive rate"),
     "specificity": ("specificity", "spec", "spec.", "spe", "tnr", "true negative rate", "selectivity"),
     "f1": ("f1", "f1-score", "f1 score", "f-score", "f score", "f-measure", "f1-measure", "f1 measure",
            "f1score", "fscore", "f1-scores", "f1 scores"),
@@ -44,6 +44,23 @@ METRIC_TERMS: dict[str, tuple[str, ...]] = {
 }
 
 SEGMENTATION_METRICS = frozenset({"dice", "iou"})
+
+# The class names medical image classifiers separate. A table whose rows are these reports a
+# result per class, not a model's overall result.
+CLASS_TERMS = frozenset("""
+normal abnormal healthy benign malignant cancer tumor tumour no-tumor notumor glioma meningioma pituitary
+pneumonia covid covid-19 non-covid tuberculosis viral bacterial opacity lung effusion atelectasis cardiomegaly
+consolidation edema oedema pneumothorax infiltration infiltrate emphysema fibrosis hernia pleural thickening nodule
+mass fracture lesion lesions finding findings devices enlarged cardiomediastinum
+glaucoma cataract myopia hypertension retinopathy amd drusen cnv dme macular
+melanoma nevus naevus keratosis carcinoma dermatofibroma vascular bcc akiec bkl mel nv vasc df scc
+dementia demented nondemented non-demented alzheimer alzheimers mild moderate severe proliferative
+infected uninfected parasitized parasitised parasite eosinophil lymphocyte monocyte neutrophil basophil
+erythroblast platelet ig
+polyp polyps ulcer ulcerative bleeding erosion angiectasia esophagitis
+adenocarcinoma squamous adenoma hyperplastic stroma adipose mucus debris muscle
+positive negative others other
+""".split())
 
 # ---------------------------------------------------------------------------- domains / modalities
 # label (the catalogue's vocabulary) -> lower-case keyword regexes that signal it.
@@ -277,7 +294,7 @@ def catalogue_terms() -> tuple[Term, ...]:
             terms.append(Term("DATASET", alias, dataset.name, _is_short_acronym(alias)))
     for metric, names in METRIC_TERMS.items():
         for name in names:
-            terms.append(Term("METRIC", name, metric, name in ("spe", "rec", "sens", "prec")))
+            terms.append(Term("METRIC", name, metric, name in ("spe", "rec", "sens", "prec", "sen", "pre", "ap")))
     return tuple(terms)
 
 

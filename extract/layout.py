@@ -157,10 +157,45 @@ def page_lines(words: list[Word], width: float = 0.0) -> list[Line]:
     gutter = _gutter(words, width) if width else None
     if gutter is None:
         return _lines(words)
-    left = [w for w in words if w.x1 <= gutter]
-    right = [w for w in words if w.x0 >= gutter]
-    spanning = [w for w in words if w.x0 < gutter < w.x1]
-    return _lines(left) + _lines(right) + _lines(spanning)
+    left = _lines([w for w in words if w.x1 <= gutter])
+    right = _lines([w for w in words if w.x0 >= gutter])
+    spanning = _lines([w for w in words if w.x0 < gutter < w.x1])
+    return _rejoin_split_rows(left, right) + spanning
+
+
+def _rejoin_split_rows(left: list[Line], right: list[Line]) -> list[Line]:
+    """A full-width table's row that the gutter cut in two: a right half that starts with a number,
+    beside a left half at the same height that holds numbers too, is one row again; so are the
+    header rows just above such rows."""
+    joined: list[Line] = []
+    used: set[int] = set()
+
+    def partner_of(half: Line, numeric: bool) -> Optional[int]:
+        return next((i for i, line in enumerate(left) if i not in used
+                     and abs(line.top - half.top) < 0.5 * max(line.height, 1.0)
+                     and (not numeric or any(c.numeric for c in line.cells))), None)
+
+    def join(half: Line, partner: Optional[int]) -> None:
+        words = half.words + (left[partner].words if partner is not None else [])
+        whole = Line(sorted(words, key=lambda w: w.x0), min(w.top for w in words), max(w.bottom for w in words))
+        whole.cells = _cells(whole)
+        joined.append(whole)
+        if partner is not None:
+            used.add(partner)
+        half.words = []
+
+    for half in right:
+        if half.cells and half.cells[0].numeric and (partner := partner_of(half, numeric=True)) is not None:
+            join(half, partner)
+    for half in right:
+        below = min((row.top - half.bottom for row in joined if row.top > half.bottom), default=None)
+        if half.words and below is not None and below <= 3.0 * max(half.height, 6.0):
+            # A header wholly right of the gutter (no partner) still heads the table.
+            join(half, partner_of(half, numeric=False))
+    kept_left = [line for i, line in enumerate(left) if i not in used]
+    kept_right = [line for line in right if line.words]
+    # Rejoined rows go back in reading order among the left column's lines.
+    return sorted(kept_left + joined, key=lambda line: line.top) + kept_right
 
 
 def _gutter(words: list[Word], width: float) -> Optional[float]:

@@ -102,7 +102,7 @@ class PdfDocument:
             return []
         try:
             return list(read_grids(self.path, password="", pages=pages))
-        except pypdfium2.PdfiumError as exc:
+        except (pypdfium2.PdfiumError, OSError) as exc:
             self.warnings.append(f"tables not read: pdfium could not open the file ({exc})")
             return []
 
@@ -180,11 +180,15 @@ def _unlock(reader: PdfReader, path: Path) -> None:
                                       "(e.g. qpdf --password=PW --decrypt in.pdf out.pdf)", path)
 
 
+# Typographic ligatures as PDFs encode them: "speciﬁcity" must read as "specificity".
+_LIGATURES = str.maketrans({"ﬁ": "fi", "ﬂ": "fl", "ﬀ": "ff", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
+
+
 def _read_pages(page_objects: list) -> tuple[list[Page], list[str]]:
     pages, problems = [], []
     for number, page in enumerate(page_objects, start=1):
         try:
-            text = page.extract_text() or ""
+            text = (page.extract_text() or "").translate(_LIGATURES)
         except _MALFORMED as exc:
             text = ""
             problems.append(f"page {number}: {_describe_error(exc)}")

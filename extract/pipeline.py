@@ -1,9 +1,10 @@
 """From page text to KB records: `extract_document` (a PDF) and `extract_from_text` (an abstract).
 
-    pages -> prose (headings, captions and table lines set apart, sections tagged)
+    pages -> prose (`prose.py`: headings, captions and table lines set apart, sections tagged)
           -> spaCy pipeline (sentences, abbreviations, MODEL/DATASET/METRIC/DOMAIN/MODALITY)
           -> document context (the paper's own model, its dataset, its model labels)
-          -> results from tables (layout text, only on pages that look tabular) and sentences
+          -> candidates from positioned tables (`layout.py`) and sentences (`candidates.py`)
+          -> the learned scorer (`scorer.py`): accepted, or kept for review, each with its confidence
           -> features from statements -> one ExperimentRecord per model x dataset x setting
           -> the paper-level features of its main setting (`DocumentResult.features`)
 
@@ -17,7 +18,7 @@ import re
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..kb import FEATURES, ExperimentRecord, FeatureField, MeasurementRecord, Provenance
 from ..kb.normalize import name_key
@@ -25,8 +26,10 @@ from . import features as feat
 from . import gazetteers
 from .nlp import build_pipeline
 from .candidates import Candidate, add_document_features, sentence_candidates, table_candidates
-from .layout import CAPTION_RE, Grid, grids_from_lines, read_grids
-from .relations import CITATION, GENERIC_MODELS, DocumentContext, Result, SentenceView, find_label_models, is_head_of, model_key
+from .layout import Grid, grids_from_lines
+from .prose import (FIRST_PERSON, NOT_OWN_WORK, Prose, is_non_imaging_text, is_review, is_segmentation_paper,
+                    is_segmentation_text, prepare_prose, titled_review, topic_rates)
+from .relations import CITATION, GENERIC_MODELS, MODEL_LABEL, DocumentContext, Result, SentenceView, find_label_models, is_head_of, model_key
 from .scorer import REVIEW_FLOOR, Scorer, load_scorer
 
 if TYPE_CHECKING:
@@ -47,203 +50,6 @@ class DocumentResult:
     features: dict[str, FeatureField] = field(default_factory=dict)
     # Every candidate result with its score, kept and not (for training and evaluation).
     candidates: list[Candidate] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------- prose preparation
-_SECTION_WORDS = re.compile(
-    r"^(?P<name>abstract|introduction|related works?|literature (?:survey|review)|background|previous work|"
-    r"prior work|methods?|methodology|materials and methods|proposed (?:work|method|approach|model)|"
-    r"datasets?|data(?: description| collection| preparation)?|experiments?|experimental (?:setup|results)|"
-    r"results?(?: and (?:discussions?|analysis))?|results/discussions|evaluation|discussions?|"
-    r"conclusions?(?: and future works?)?|future (?:works?|directions|scope)|references|bibliography|"
-    r"acknowledge?ments?|appendix|supplementary|extended data|online content|(?:table of )?contents|"
-    r"list of (?:tables|figures|abbreviations|symbols)|abbreviations|nomenclature)\b", re.IGNORECASE)
-# Sections that say nothing about the paper's own experiments: front matter (contents, lists of
-# tables), related work and references.
-NOT_OWN_WORK = frozenset({"front", "related", "references"})
-_NUMBERED_HEADING = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2}){0,3}|[IVX]{1,5}|[A-H])[.)]?\s+"
-                               r"(?P<title>[A-Z][\w ,:/&()'’+-]{2,80}?)\s*:?\s*$")
-_CHAPTER = re.compile(r"^\s*chapter\s+(?:\d{1,2}|[ivx]{1,5})\s*[.:]?\s*$", re.IGNORECASE)
-_PLAIN_HEADING = re.compile(r"^\s*(?P<title>[A-Z][\w ,/&'’-]{2,60}?)\s*:?\s*$")
-_INLINE_ABSTRACT = re.compile(r"^\s*Abstract\s*[—:–.-]\s*", re.IGNORECASE)
-_FURNITURE = re.compile(r"^\s*(?:\d{1,4}|page \d+(?: of \d+)?|authorized licensed use limited to.*|"
-                        r".*downloaded on .* from ieee xplore.*|"
-                        r".*(?:\.\s?){4,}\s*[\divxlc]*)\s*$", re.IGNORECASE)  # contents lines with dot leaders
-_REVIEW = re.compile(r"\b(?:review|survey|overview|meta-analysis|state of the art)\b", re.IGNORECASE)
-# The article-type label journals print on a line of its own above the title ("REVIEW ARTICLE").
-_REVIEW_LABEL = re.compile(r"^\s*(?:(?:systematic|narrative|scoping|invited)\s+)?(?:review|survey)(?:\s+article)?\s*$",
-                           re.IGNORECASE)
-# A paper that calls itself a review on its first page ("the primary focus of this review", "we survey").
-_SELF_REVIEW = re.compile(r"\b(?:this|the present|our)\s+"
-                          r"(?:(?:systematic|narrative|scoping|literature|comprehensive)\s+)?"
-                          r"(?:review|survey|overview|meta-analysis)\b|"
-                          r"\bwe\s+(?:systematically\s+)?(?:review|survey)\b|"
-                          r"\b(?:this|the present|our)\s+(?:paper|article|work|chapter)\s+(?:reviews|surveys|"
-                          r"(?:presents|provides|offers) an?\s+(?:[\w-]+\s+){0,2}?(?:review|survey|overview))\b",
-                          re.IGNORECASE)
-# A segmentation paper scores pixels, not images: its sensitivity or PPV is no classification result.
-_SEGMENTATION_TASK = re.compile(r"segment", re.IGNORECASE)
-_CLASSIFICATION_TASK = re.compile(r"classif|detect|diagnos|recogni|grading|predict|screening", re.IGNORECASE)
-_FIRST_PERSON = re.compile(r"\b(?:we|our|us)\b|\bthis (?:study|paper|work|report|article)\b", re.IGNORECASE)
-# A notebook export's cell prompt ("In [15]:"): a new paragraph, and no citation.
-_NOTEBOOK_PROMPT = re.compile(r"^\s*(?:In|Out)\s*\[\s*\d*\s*\]\s*:\s*")
-_BULLET = re.compile(r"^\s*(?:[•▪◦●■–]|\(?[ivx]{1,4}\)|\d{1,2}\))\s")
-_NUMERIC_TOKEN = re.compile(r"^[(\[]?[-+]?\d+(?:[.,]\d+)?%?[)\],]?$")
-
-
-def _section_of(title: str, current: str, numbered: bool, subsection: bool = False) -> str:
-    """The section a heading opens. An unknown heading opens a plain body section when it is
-    numbered at the top level (a new part of the paper: "3 Proposed Method", "CHAPTER 3"), and
-    continues the current one otherwise ("2.1 Research Papers" inside a literature survey)."""
-    match = _SECTION_WORDS.match(title.strip())
-    if not match:
-        if current == "references":
-            return current
-        if subsection and current != "abstract":
-            return current
-        return "body" if numbered or current == "abstract" else current
-    name = match.group("name").lower()
-    if name.startswith("abstract"):
-        return "abstract"
-    if re.match(r"related|literature|previous|prior", name):
-        return "related"
-    if name in ("references", "bibliography"):
-        return "references"
-    if re.match(r"(?:table of )?contents|list of|abbreviations|nomenclature", name):
-        return "front"
-    if name.startswith("future"):
-        return "future"
-    if name.startswith("conclusion"):
-        return "conclusion"
-    return "body"
-
-
-def _heading(line: str) -> Optional[tuple[str, bool, bool]]:
-    """(title, numbered, subsection) when a line is a section heading."""
-    stripped = line.strip()
-    if not stripped or len(stripped.split()) > 9 or stripped.endswith((",", ";")):
-        return None
-    if _CHAPTER.match(stripped):
-        return stripped, True, False
-    numbered = _NUMBERED_HEADING.match(stripped)
-    if numbered and not re.search(r"\d{3,}|[=%]", numbered.group("title")) \
-            and not numbered.group("title").rstrip().endswith("."):
-        return numbered.group("title"), True, bool(re.match(r"\s*\d{1,2}\.\d", stripped))
-    plain = _PLAIN_HEADING.match(stripped)
-    if plain and _SECTION_WORDS.match(plain.group("title")) and len(stripped.split()) <= 5:
-        return plain.group("title"), False, False
-    return None
-
-
-def _tabular(line: str) -> bool:
-    """A table row (or an axis label) in plain text: at least half its tokens are numbers."""
-    tokens = line.split()
-    numeric = sum(bool(_NUMERIC_TOKEN.match(t)) for t in tokens)
-    return numeric >= 1 and numeric >= 0.5 * len(tokens)
-
-
-@dataclass
-class Prose:
-    text: str
-    page_starts: list[tuple[int, int]]      # (char offset, page number)
-    sections: list[tuple[int, str]]         # (char offset, section)
-
-    def page_at(self, offset: int) -> Optional[int]:
-        page = None
-        for start, number in self.page_starts:
-            if start > offset:
-                break
-            page = number
-        return page
-
-    def _page_span(self, page: int) -> Optional[tuple[int, int]]:
-        """The (start, end) character offsets of a page's prose, None for a page not in it."""
-        bounds = [start for start, number in self.page_starts if number == page]
-        if not bounds:
-            return None
-        later = [start for start, number in self.page_starts if start > bounds[0]]
-        return bounds[0], later[0] if later else len(self.text)
-
-    def holds_no_own_work(self, page: int) -> bool:
-        """Whether a page holds nothing but front matter, related work and references: its tables
-        list other papers' results or none, so it is not laid out for tables."""
-        span = self._page_span(page)
-        if span is None:
-            return False
-        start, end = span
-        names = {self.section_at(start)} | {name for offset, name in self.sections if start <= offset < end}
-        return names <= NOT_OWN_WORK
-
-    def section_of(self, page: int, text: str) -> Optional[str]:
-        """The section where a line of a page (a table's caption) stands, None when not found."""
-        span = self._page_span(page)
-        if span is None or not text.strip():
-            return None
-        found = self.text.find(" ".join(text.split())[:40], *span)
-        return self.section_at(found) if found >= 0 else None
-
-    def section_at(self, offset: int) -> str:
-        section = "body"
-        for start, name in self.sections:
-            if start > offset:
-                break
-            section = name
-        return section
-
-
-def prepare_prose(pages: Iterable[tuple[Optional[int], str]], first_section: str = "body") -> Prose:
-    """Join each page's lines into running text: line-break hyphens removed, headings and
-    captions set apart by blank lines, runs of table lines and page furniture left out, and the
-    section of every stretch recorded (abstract, related work, references, ...)."""
-    parts: list[str] = []
-    length = 0
-    page_starts: list[tuple[int, int]] = []
-    sections: list[tuple[int, str]] = [(0, first_section)]
-    section = first_section
-
-    def emit(piece: str) -> None:
-        nonlocal length
-        parts.append(piece)
-        length += len(piece)
-
-    for number, text in pages:
-        if number is not None:
-            page_starts.append((length, number))
-        lines = [line.rstrip() for line in text.splitlines()]
-        tabular = [_tabular(line) for line in lines]
-        for i, line in enumerate(lines):
-            if not line.strip() or _FURNITURE.match(line):
-                continue
-            if tabular[i] and ((i > 0 and tabular[i - 1]) or (i + 1 < len(lines) and tabular[i + 1])):
-                emit("\n\n")
-                continue
-            heading = _heading(line)
-            if heading is not None or CAPTION_RE.match(line):
-                if heading is not None:
-                    new_section = _section_of(heading[0], section, heading[1], heading[2])
-                    if new_section != section:
-                        section = new_section
-                        sections.append((length, section))
-                emit("\n\n" + line.strip() + "\n\n")
-                continue
-            if _INLINE_ABSTRACT.match(line) and section != "abstract":
-                section = "abstract"
-                sections.append((length, section))
-            prompt = _NOTEBOOK_PROMPT.match(line)
-            if prompt:
-                line = line[prompt.end():]
-            if _BULLET.match(line) or prompt:
-                emit("\n\n")
-            line = " ".join(line.split())
-            if parts and parts[-1].endswith("-") and line[:1].islower() and len(parts[-1]) > 1 \
-                    and parts[-1][-2].islower():
-                parts[-1] = parts[-1][:-1]
-                length -= 1
-                emit(line)
-            else:
-                emit(("" if not parts or parts[-1].endswith("\n") else " ") + line)
-        emit("\n\n")
-    return Prose("".join(parts), page_starts, sections)
 
 
 # ---------------------------------------------------------------------------- document analysis
@@ -397,7 +203,7 @@ def _feature_evidence(analysis: Analysis, grids: list[Grid], method: str) -> lis
             continue  # an abstract or conclusion restating others' work
         found = feat.sentence_evidence(sentence.text, sentence.page, models, method=method,
                                        future=section == "future")
-        if cited and section == "body" and not _FIRST_PERSON.search(sentence.text):
+        if cited and section == "body" and not FIRST_PERSON.search(sentence.text):
             # "Krizhevsky et al. [7] trained a network on ImageNet": how the cited work was trained.
             found = [e for e in found if e.feature not in ("pretrained", "augmentation")]
         evidence.extend(found)
@@ -505,7 +311,8 @@ def _experiments(candidates: list[Candidate], analysis: Analysis, evidence: list
         if surface and gazetteers.model_of(name) is not None and name in surface:
             name = surface.most_common(1)[0][0]
         measurements = [MeasurementRecord(
-            r.metric, r.value, Provenance(method=r.method, page=r.page, snippet=r.snippet, source_url=source_url,
+            r.metric, r.value, Provenance(method=method if method == "openalex" else r.method, page=r.page,
+                                          snippet=r.snippet, source_url=source_url,
                                           confidence=round(c.score, 3)), r.split, average=c.average,
             confidence=round(c.score, 3), review_status="accepted" if c.accepted else "needs_review")
             for r, c in members]
@@ -524,22 +331,21 @@ def _result(candidate: Candidate) -> Result:
                   confidence=round(candidate.score, 3))
 
 
-_IMAGING = re.compile(r"\bimag(?:e|es|ing)\b|\bscans?\b|\bx-?rays?\b|\bradiograph|\bmri\b|\bct\b|"
-                      r"\bmammogra|\bultrasound|\bfundus|\bdermoscop|\bhistopatholog|\bmicroscop|\bpixels?\b",
-                      re.IGNORECASE)
-_SEGMENTATION_WORDS = re.compile(r"\bsegment\w*|\bdice\b|\biou\b|\bmask(?:s)?\b", re.IGNORECASE)
-_SIGNAL_WORDS = re.compile(r"\btime[- ]series\b|\bsignals?\b|\becg\b|\beeg\b|\btabular\b|\bsensor", re.IGNORECASE)
+def _declared_labels(analysis: Analysis) -> dict[str, str]:
+    """The labels a paper gives its models ("Model A", "Method 2"), each with the model it stands
+    for when the text says so, else with itself: a table row "A" then reads as "Model A"."""
+    declared = {" ".join(m.group().split()).lower(): " ".join(m.group().split())
+                for s in analysis.sentences for m in MODEL_LABEL.finditer(s.text)}
+    return {**declared, **analysis.context.label_models}
 
 
 def _document_profile(analysis: Analysis) -> dict[str, float]:
-    """What the paper is about, per 1,000 words of its own text: images, segmentation, signals."""
-    own = [s.text for s, section in zip(analysis.sentences, analysis.sections) if section not in NOT_OWN_WORK]
-    text = " ".join(own)
-    words = max(len(text.split()), 1) / 1000
-    return {"imaging_rate": round(len(_IMAGING.findall(text)) / words, 3),
-            "segmentation_rate": round(len(_SEGMENTATION_WORDS.findall(text)) / words, 3),
-            "signal_rate": round(len(_SIGNAL_WORDS.findall(text)) / words, 3),
-            "domain_keywords": float(min(len(analysis.keywords), 50))}
+    """What the paper is about, coarsely (a fine-grained rate would let the scorer recognise a
+    training paper instead of learning what a result looks like)."""
+    own = " ".join(s.text for s, section in zip(analysis.sentences, analysis.sections) if section not in NOT_OWN_WORK)
+    rates = topic_rates(own)
+    return {"few_imaging_words": float(rates["imaging"] < 3.0), "segmentation_heavy": float(rates["segmentation"] > 3.0),
+            "signal_heavy": float(rates["signal"] > 3.0)}
 
 
 def select_candidates(candidates: list[Candidate], scorer: Optional[Scorer],
@@ -558,35 +364,47 @@ def select_candidates(candidates: list[Candidate], scorer: Optional[Scorer],
             readings[origin] = candidate
     best: dict[tuple, Candidate] = {}
     for candidate in readings.values():
-        key = (model_key(candidate.model), candidate.metric, round(candidate.value, 4))
+        key = (model_key(candidate.model), candidate.metric, candidate.average, candidate.split,
+               round(candidate.value, 4))
         if key not in best or candidate.score > best[key].score:
             best[key] = candidate
     kept = []
     for candidate in best.values():
         candidate.accepted = candidate.score >= cutoff
-        if candidate.accepted or candidate.score >= REVIEW_FLOOR:
+        # Without a scorer nothing can be judged: every candidate waits for a curator.
+        if candidate.accepted or candidate.score >= REVIEW_FLOOR or scorer is None:
             kept.append(candidate)
     return kept
 
 
+_FUNCTION_WORD = re.compile(r"\b(?:of|to|for|and|in|on|with|via|using|the|from|by|a|an)\b", re.IGNORECASE)
+
+
 def _title(document: "PdfDocument") -> Optional[str]:
-    """The metadata title, else the first title-cased line of page 1."""
+    """The metadata title, else the first title-cased line of page 1, with the line it wraps onto
+    (after a line ending in a function word, or a short continuation holding one)."""
     title = (document.metadata or {}).get("title")
     if title:
         return title
     if not document.pages:
         return None
+    lines = document.pages[0].text.splitlines()[:15]
     plausible = []
-    for line in document.pages[0].text.splitlines()[:15]:
+    for index, line in enumerate(lines):
         words = line.split()
         if 3 <= len(words) <= 25 and sum(w[:1].isalpha() for w in words) >= 0.8 * len(words) \
                 and not re.search(r"@|https?:|doi|journal|vol\.|volume|issn|received|©|copyright", line, re.I):
-            plausible.append(words)
-    for words in plausible:
-        long_words = [w for w in words if len(w) >= 4]
-        if long_words and sum(w[:1].isupper() for w in long_words) >= 0.7 * len(long_words):
-            return " ".join(words)
-    return " ".join(plausible[0]) if plausible else None
+            plausible.append((index, words))
+    chosen = next(((i, w) for i, w in plausible
+                   if (long := [x for x in w if len(x) >= 4]) and sum(x[:1].isupper() for x in long) >= 0.7 * len(long)),
+                  plausible[0] if plausible else None)
+    if chosen is None:
+        return None
+    index, words = chosen
+    following = lines[index + 1].split() if index + 1 < len(lines) else []
+    wraps = following and len(following) <= 8 and not re.search(r"[,\d@]", " ".join(following)) and (
+        _FUNCTION_WORD.fullmatch(words[-1]) or _FUNCTION_WORD.search(" ".join(following)))
+    return " ".join(words + (following if wraps else []))
 
 
 def _paper_level(experiments: list[ExperimentRecord], analysis: Analysis, evidence: list[feat.Evidence], method: str,
@@ -659,35 +477,27 @@ def _review_features(method: str, source_url: Optional[str]) -> dict[str, Featur
 REVIEW_NOTE = "a review article: its results are quoted from other papers, so none are extracted"
 SEGMENTATION_NOTE = ("a segmentation paper: its scores rate pixels, not images, so no classification results are "
                      "extracted")
-SKIPPED_NOTES = (REVIEW_NOTE, SEGMENTATION_NOTE)
-
-
-def is_review(title: Optional[str], first_page: str) -> bool:
-    """A review, survey or overview: by its title, the article-type label above it, or the way
-    its first page refers to itself."""
-    return bool(title and _REVIEW.search(title)) \
-        or any(_REVIEW_LABEL.match(line) for line in first_page.splitlines()[:12]) \
-        or bool(_SELF_REVIEW.search(" ".join(first_page.split())))
-
-
-def is_segmentation_paper(title: Optional[str]) -> bool:
-    """A paper whose title announces segmentation and no image-level task."""
-    return bool(title and _SEGMENTATION_TASK.search(title) and not _CLASSIFICATION_TASK.search(title))
+NON_IMAGING_NOTE = ("not a medical-image paper: its text speaks of signals or tables, not images, so no results are "
+                    "extracted")
+SKIPPED_NOTES = (REVIEW_NOTE, SEGMENTATION_NOTE, NON_IMAGING_NOTE)
 
 
 def _document_results(prose: Prose, grids: list[Grid], title: Optional[str], method: str,
                       source_url: Optional[str], review: bool = False, scorer: Optional[Scorer] = None,
                       threshold: Optional[float] = None) -> tuple[list[ExperimentRecord], list[str], dict[str, FeatureField], list[Candidate]]:
-    if review or (title and _REVIEW.search(title)):
+    if review or titled_review(title):
         return [], [REVIEW_NOTE], _review_features(method, source_url), []
     analysis = analyse(prose, title)
     evidence = _feature_evidence(analysis, grids, method)
-    if is_segmentation_paper(title):
+    rates = topic_rates(prose.text)
+    if is_segmentation_paper(title) or is_segmentation_text(rates):
         return [], [SEGMENTATION_NOTE], _paper_level([], analysis, evidence, method, source_url), []
+    if is_non_imaging_text(rates):
+        return [], [NON_IMAGING_NOTE], _paper_level([], analysis, evidence, method, source_url), []
     context = analysis.context
     candidates = table_candidates(grids, section_of=lambda page, text: prose.section_of(page, text) or "body",
                                   main_model=context.main_model, main_dataset=context.dataset,
-                                  label_models=context.label_models,
+                                  label_models=_declared_labels(analysis),
                                   class_words=frozenset(w for w in context.class_words if len(w) > 3))
     candidates += sentence_candidates(analysis.sentences, analysis.sections, main_model=context.main_model,
                                       main_dataset=context.dataset)

@@ -34,7 +34,7 @@ def test_help_has_an_example(cli):
     result = cli("extract", "--help")
     assert result.exit_code == 0
     assert "Example: medicalrec extract" in result.stdout
-    for flag in ("--kb", "--doi", "--offline", "--workers", "--force", "--json"):
+    for flag in ("--kb", "--doi", "--offline", "--workers", "--force", "--min-confidence", "--json"):
         assert flag in result.stdout
 
 
@@ -49,6 +49,7 @@ def test_folder_with_bad_files_reports_every_status_and_exits_1(cli, tmp_path, n
     for name in GOOD:
         assert rows[name]["status"] == "ok" and rows[name]["n_measurements"] > 0
     assert all(rows[n]["reason"] and "\n" not in rows[n]["reason"] for n in rows if n.startswith("bad_"))
+    assert all(rows[n]["n_measurements"] == rows[n]["n_needs_review"] == 0 for n in rows if n.startswith("bad_"))
     assert "8 files" in result.stderr and "OPENALEX_API_KEY" not in result.stderr
     store = KnowledgeBase.open(db)
     assert store.counts()["papers"] == 3 and store.counts()["file_status"] == 8
@@ -114,17 +115,34 @@ def test_user_errors_are_one_line_exit_2(cli, tmp_path, no_key, args, message):
     assert message in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_workers_with_a_threshold_store_what_one_process_stores(cli, tmp_path, no_key):
+    good = [PDFS / name for name in GOOD]
+    one = json.loads(cli("extract", *good, "--kb", tmp_path / "one.db", "--offline", "--json",
+                         "--min-confidence", "0.99").stdout)
+    two = json.loads(cli("extract", *good, "--kb", tmp_path / "two.db", "--offline", "--json",
+                         "--min-confidence", "0.99", "--workers", "2").stdout)
+
+    def counts(rows):
+        return {r["source_file"]: (r["status"], r["n_measurements"], r["n_needs_review"]) for r in rows}
+
+    assert counts(one) == counts(two)
+    # The threshold reached the worker processes: nothing passed it there either.
+    assert {r["status"] for r in two} == {"no_results"} and all(r["n_needs_review"] > 0 for r in two)
+
+
 def test_workers_must_be_positive(cli, tmp_path):
     result = cli("extract", PDFS, "--workers", "0", "--kb", tmp_path / "e.db")
     assert result.exit_code == 2
 
 
 @pytest.mark.slow
-def test_shared_pdfs_all_land(cli, tmp_path, no_key):
-    folder = shared_path("fixtures", "pdfs")
+@pytest.mark.shared
+@pytest.mark.parametrize("folder_name, n_files", [("pdfs", 20), ("pdfs_more", 26)])
+def test_shared_pdfs_all_land(cli, tmp_path, no_key, folder_name, n_files):
+    folder = shared_path("fixtures", folder_name)
     result = cli("extract", folder, "--kb", tmp_path / "e.db", "--offline", "--json")
     rows = json.loads(result.stdout)
-    assert len(rows) == 20
+    assert len(rows) == n_files
     assert all(row["status"] in ("ok", "no_results") for row in rows), [r for r in rows if r["status"] not in ("ok", "no_results")]
     assert result.exit_code == 0
     assert sum(row["n_measurements"] for row in rows) > 0
