@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from . import gazetteers
@@ -44,7 +45,6 @@ _COUNT_UNIT = re.compile(r"\s*(?:epochs?|images?|samples?|layers?|patients?|case
                          r"iterations?|batch(?:es)?|folds?|pixels?|px|neurons?|filters?|units?|times)\b", re.IGNORECASE)
 _GLUED = re.compile(r"[A-Za-z][-_]?$")
 _AVERAGE = re.compile(r"\b(macro|weighted|micro)\b", re.IGNORECASE)
-_METRIC_WORD = None  # compiled lazily from the vocabulary
 
 
 @dataclass
@@ -76,14 +76,12 @@ def average_of(text: str) -> str:
     return found[-1].lower() if found else ""
 
 
+@lru_cache(maxsize=1)
 def _metric_regex() -> re.Pattern:
-    global _METRIC_WORD
-    if _METRIC_WORD is None:
-        names = sorted({n for names in gazetteers.METRIC_TERMS.values() for n in names if len(n) > 2 or n == "f1"},
-                       key=len, reverse=True)
-        _METRIC_WORD = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])",
-                                  re.IGNORECASE)
-    return _METRIC_WORD
+    """Every name of the metric vocabulary, longest first (names of one or two letters excepted)."""
+    names = sorted({n for names in gazetteers.METRIC_TERMS.values() for n in names if len(n) > 2 or n == "f1"},
+                   key=len, reverse=True)
+    return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])", re.IGNORECASE)
 
 
 def metric_mentions(text: str) -> list[tuple[int, int, str]]:
@@ -171,7 +169,7 @@ def table_candidates(grids: Iterable["Grid"], *, section_of, main_model: Optiona
     The orientation follows where the metric is: a metric column (model rows), a metric row
     (model columns, a transposed table), or a single-metric caption."""
     found: list[Candidate] = []
-    for table_index, grid in enumerate(grids):
+    for grid in grids:
         caption = grid.caption
         section = section_of(grid.page, caption or grid.header_text)
         caption_metric = _metric_in(caption) if caption else None
