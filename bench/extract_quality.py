@@ -162,18 +162,19 @@ def same_feature(predicted, gold) -> bool:
     return str(predicted).strip().lower() == str(gold).strip().lower()
 
 
-def score_paper(result, gold: dict, matcher: ModelMatcher) -> dict:
-    predicted = predicted_tuples(result)
+def _tuple_scores(predicted: list[dict], gold: dict, matcher: ModelMatcher) -> dict:
     pairs = match_tuples(predicted, gold["tuples"], matcher)
-    features = paper_features(result)
     matched_p, matched_g = {i for i, _ in pairs}, {j for _, j in pairs}
-    return {
-        "predicted": len(predicted), "gold": len(gold["tuples"]), "matched": len(pairs),
-        "false_positives": [predicted[i] for i in range(len(predicted)) if i not in matched_p],
-        "false_negatives": [gold["tuples"][j] for j in range(len(gold["tuples"])) if j not in matched_g],
-        "features": {name: {"predicted": features.get(name), "gold": value, "ok": same_feature(features.get(name), value)}
-                     for name, value in gold["features"].items()},
-    }
+    return {"predicted": len(predicted), "gold": len(gold["tuples"]), "matched": len(pairs),
+            "false_positives": [predicted[i] for i in range(len(predicted)) if i not in matched_p],
+            "false_negatives": [gold["tuples"][j] for j in range(len(gold["tuples"])) if j not in matched_g]}
+
+
+def score_paper(result, gold: dict, matcher: ModelMatcher) -> dict:
+    features = paper_features(result)
+    return {**_tuple_scores(predicted_tuples(result), gold, matcher),
+            "features": {name: {"predicted": features.get(name), "gold": value, "ok": same_feature(features.get(name), value)}
+                         for name, value in gold["features"].items()}}
 
 
 def score_candidates_only(candidates, scorer, gold: dict, matcher: ModelMatcher) -> dict:
@@ -186,12 +187,7 @@ def score_candidates_only(candidates, scorer, gold: dict, matcher: ModelMatcher)
     predicted = [{"model": f"{c.model} ({c.setting})" if c.setting else c.model, "metric": c.metric,
                   "value": c.value, "split": c.split, "average": c.average, "page": c.page, "snippet": c.snippet}
                  for c in kept]
-    pairs = match_tuples(predicted, gold["tuples"], matcher)
-    matched_p, matched_g = {i for i, _ in pairs}, {j for _, j in pairs}
-    return {"predicted": len(predicted), "gold": len(gold["tuples"]), "matched": len(pairs),
-            "false_positives": [predicted[i] for i in range(len(predicted)) if i not in matched_p],
-            "false_negatives": [gold["tuples"][j] for j in range(len(gold["tuples"])) if j not in matched_g],
-            "features": {}}
+    return {**_tuple_scores(predicted, gold, matcher), "features": {}}
 
 
 # ------------------------------------------------------------------------------------ figures

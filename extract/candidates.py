@@ -302,6 +302,7 @@ def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metr
 
 
 _ACRONYM = re.compile(r"(?<![\w-])[A-Z][A-Z0-9-]{1,7}(?![\w-])")
+_TABLE_NUMBER = re.compile(r"^(?:[IVX]+|\d+)$")
 
 
 def _named_in(caption: str) -> Optional[str]:
@@ -313,14 +314,12 @@ def _named_in(caption: str) -> Optional[str]:
         return caption[start:end]
     acronyms = Counter(a for a in _ACRONYM.findall(caption) if not gazetteers.metric_of(a)
                        and not gazetteers.dataset_of(a) and not gazetteers.header_split(a)
-                       and a not in ("TABLE", "TAB", "FIG", "NA", "N/A") and not CAPTION_WORD.match(a))
+                       and a not in ("TABLE", "TAB", "FIG", "NA", "N/A") and not _TABLE_NUMBER.match(a))
     ranked = acronyms.most_common(2)
     if ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
         return ranked[0][0]
     return None
 
-
-CAPTION_WORD = re.compile(r"^(?:[IVX]+|\d+)$")
 
 
 def _compose_model(candidate: Candidate, group: str, context: str, main_model: Optional[str],

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 from ..kb import FEATURES, ExperimentRecord, FeatureField, MeasurementRecord, Provenance
-from ..kb.normalize import name_key
 from . import features as feat
 from . import gazetteers
 from .nlp import build_pipeline
@@ -153,7 +152,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
                         model_weight[key] += weight + bonus
             proposed_cue = proposed_cue or strong_cue
             weak_cue = weak_cue or bool(gazetteers.IMPLICIT_OWN_MODEL.search(text))
-        sentences.append(SentenceView(text, entities, page, section in ("abstract", "conclusion"), index))
+        sentences.append(SentenceView(text, entities, page, index))
         sections.append(section)
         mention_models.append([m for _, m in models_here])
         sentence_models.append(models_here if usable else [])
@@ -167,9 +166,7 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
         if len(named) == 1:
             model_weight[named[0]] += model_weight.pop(surface_key)
     context = DocumentContext()
-    context.sentence_texts = [s.text for s in sentences]
-    context.sentence_models = sentence_models
-    context.label_models = find_label_models(list(zip(context.sentence_texts, sentence_models)))
+    context.label_models = find_label_models([(s.text, models) for s, models in zip(sentences, sentence_models)])
     ranked = model_weight.most_common() or generic_weight.most_common()
     proposed_generic = [(key, weight) for key, weight in generic_weight.most_common() if key in proposed_keys]
     if proposed_generic and ranked and ranked[0][0] not in proposed_keys and proposed_generic[0][1] > ranked[0][1]:
@@ -183,7 +180,6 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
         context.single_model = ranked[0][1] >= 0.6 * total
     context.proposed_cue = proposed_cue
     context.own_model_cue = weak_cue
-    context.model_names = set(surfaces) | {name_key(s) for c in surfaces.values() for s in c}
     if datasets:
         name, count = datasets.most_common(1)[0]
         context.dataset = name if count >= 2 else None
@@ -246,13 +242,7 @@ def _experiment_features(group: list[Result], paper: dict[str, FeatureField], ev
     fields = dict(paper)
     fields["domain"] = _label_feature("DOMAIN", first.dataset, analysis, method, source_url)
     fields["modality"] = _label_feature("MODALITY", first.dataset, analysis, method, source_url)
-    flag = next((r.flags.get("augmentation") for r in group if r.flags.get("augmentation")), None)
-    if flag is not None:
-        provenance = Provenance(method="table", page=first.page, snippet=first.snippet, source_url=source_url,
-                                confidence=0.9)
-        fields["augmentation"] = FeatureField.reported(flag, provenance, f"setting '{first.setting}'")
-    else:
-        fields["augmentation"] = feat.resolve("augmentation", evidence, method=method, source_url=source_url)
+    fields["augmentation"] = feat.resolve("augmentation", evidence, method=method, source_url=source_url)
     if feat.is_classical(first.model):
         fields["pretrained"] = feat.missing("not_applicable", "a classical model is not pretrained", method,
                                             source_url)
@@ -314,7 +304,7 @@ def _experiments(candidates: list[Candidate], analysis: Analysis, evidence: list
             r.metric, r.value, Provenance(method=method if method == "openalex" else r.method, page=r.page,
                                           snippet=r.snippet, source_url=source_url,
                                           confidence=round(c.score, 3)), r.split, average=c.average,
-            confidence=round(c.score, 3), review_status="accepted" if c.accepted else "needs_review")
+            review_status="accepted" if c.accepted else "needs_review")
             for r, c in members]
         experiments.append(ExperimentRecord(
             model=name, dataset=dataset,
@@ -327,8 +317,7 @@ def _result(candidate: Candidate) -> Result:
     return Result(model=candidate.model, metric=candidate.metric, value=candidate.value, split=candidate.split,
                   page=candidate.page, snippet=candidate.snippet, method=candidate.source, setting=candidate.setting,
                   dataset=candidate.dataset,
-                  proposed=bool(candidate.features.get("label_own_mark") or candidate.features.get("label_own")),
-                  confidence=round(candidate.score, 3))
+                  proposed=bool(candidate.features.get("label_own_mark") or candidate.features.get("label_own")))
 
 
 def _declared_labels(analysis: Analysis) -> dict[str, str]:

@@ -20,12 +20,7 @@ class SentenceView:
     text: str
     entities: list[tuple[int, int, str, str]]
     page: Optional[int]
-    summary: bool = False        # abstract or conclusion: a restatement
     index: int = 0
-
-
-# Result priorities: which statement wins when a paper prints one result twice, differently.
-TABLE, SENTENCE, REPORT_AVERAGE, SUMMARY_SENTENCE = 3, 2, 1, 0
 
 
 @dataclass
@@ -39,11 +34,7 @@ class Result:
     method: str                  # table | sentence | openalex
     setting: str = ""            # what tells apart runs of one model ("W/ aug", "PCA")
     dataset: Optional[str] = None
-    decimals: int = 2
-    priority: int = SENTENCE
     proposed: bool = False
-    confidence: float = 0.9
-    flags: dict = field(default_factory=dict)  # e.g. {"augmentation": "no"} read off a table row
 
     @property
     def model_key(self) -> str:
@@ -69,12 +60,9 @@ class DocumentContext:
     single_model: bool = False                   # one model dominates the paper
     dataset: Optional[str] = None                # the dominant dataset (catalogue name or as written)
     label_models: dict[str, str] = field(default_factory=dict)  # "model a" -> "SVM"
-    sentence_models: list[list[tuple[int, str]]] = field(default_factory=list)  # per sentence: (token, model)
-    sentence_texts: list[str] = field(default_factory=list)
     class_words: set[str] = field(default_factory=set)
     proposed_cue: bool = False                   # the text proposes a model ("we propose", "novel")
     own_model_cue: bool = False                  # the text calls a model its own ("our model")
-    model_names: set[str] = field(default_factory=set)  # name_key of every model the text names
 
 
 def find_label_models(sentences: list[tuple[str, list[tuple[int, str]]]]) -> dict[str, str]:

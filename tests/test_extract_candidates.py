@@ -25,7 +25,7 @@ def readings(candidates) -> set[tuple]:
 
 def sentence(text: str, models: tuple[str, ...] = (), index: int = 0, page: int = 2) -> SentenceView:
     entities = [(text.index(m), text.index(m) + len(m), "MODEL", m) for m in models]
-    return SentenceView(text, entities, page, False, index)
+    return SentenceView(text, entities, page, index)
 
 
 # ---------------------------------------------------------------------------- tables
