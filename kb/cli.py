@@ -73,22 +73,30 @@ curated: {", ".join(CURATED.columns)}
 
 bench (MedicalRec-Bench): {", ".join(BENCH.columns)}
 
-Metrics may be fractions or percentages (a value above 1 is a percentage). An empty cell is stored as `not_reported`. Bad rows are reported as `line N: reason` and skipped; the exit code is then 1 (2 when the file is unusable).
+Metrics may be fractions or percentages, decided per metric column within each paper: a % sign or a value of 2 or more makes the column percentages, and then a bare value of 1 or less in it is ambiguous and refused (so is a bare value between 1 and 2). Counts must lie in a plausible range (medicalrec/kb/values.py). An empty cell is stored as `not_reported`. Bad rows are reported as `line N: reason` and skipped (a row whose quotes cannot be balanced costs that line only); rows read = rows stored + rows failed. A row already in the KB (same reference id, model, dataset, features, metrics and notes) is not added again, however the rows are split across files. The exit code is 1 when a row failed (2 when the file is unusable); warnings (a paper's rows disagreeing on its title) do not change it.
+
+Benchmark result tables (PathBench, MedMNIST transferability, SLAMPAI, eva, torchxrayvision; layouts in medicalrec/kb/benchmark_sources.py) are recognised by their header; a folder imports every file whose layout is recognised and names each file it skips and why.
 
 Example: medicalrec kb import literature.csv --kb my.db --dry-run
+
+Example: medicalrec kb import ../shared/data/benchmarks --kb my.db
 """
 
 
 @app.command("import", help=_IMPORT_HELP)
 def import_(
-    file: Annotated[Path, typer.Argument(help="A UTF-8 CSV file in the curated or the bench layout.", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="A UTF-8 CSV file in the curated or the bench layout, or a benchmark table or folder of them (e.g. ../shared/data/benchmarks).", show_default=False)],
     kb: KBOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file and count what would be added; write nothing.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List the model and dataset names the catalogues do not know.")] = False,
     as_json: JsonOption = False,
 ) -> None:
+    from .benchmarks import is_benchmark_file
     from .importers import import_file
 
+    if is_benchmark_file(file):  # a folder, or a benchmark table (kb/benchmark_sources.py layouts)
+        _import_benchmarks(file, kb, dry_run, as_json)
+        return
     if dry_run:
         location = resolve(kb)
         store = KnowledgeBase.open(kb) if location.path.exists() else KnowledgeBase.in_memory()
@@ -96,7 +104,7 @@ def import_(
     else:
         store = open_kb(kb, write=True)
     report = import_file(store, file, dry_run=dry_run)
-    for problem in report.problems:
+    for problem in sorted(report.problems + report.warnings, key=lambda p: p.line):
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
     if as_json:
         print_json(report.to_dict())
@@ -106,10 +114,36 @@ def import_(
         raise typer.Exit(1)
 
 
+def _import_benchmarks(path: Path, kb: Optional[str], dry_run: bool, as_json: bool) -> None:
+    from rich.progress import Progress
+
+    from .benchmarks import import_benchmarks, render_benchmark_import
+
+    if dry_run:
+        location = resolve(kb)
+        store = KnowledgeBase.open(kb) if location.path.exists() else KnowledgeBase.in_memory()
+        note("Dry run: nothing is written")
+    else:
+        store = open_kb(kb, write=True)
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("importing", total=None)
+        report = import_benchmarks(store, path, dry_run=dry_run,
+                                   on_file=lambda f: progress.update(task, description=f"importing {f.name}"))
+    for problem in report.problems:
+        err_console.print(problem, markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        render_benchmark_import(report, console)
+    if report.problems:
+        raise typer.Exit(1)
+
+
 def _print_import_summary(report, verbose: bool) -> None:
     verb = "would add" if report.dry_run else "added"
     rows = [
-        ("layout", report.layout), ("rows", report.rows), ("rows failed", report.rows_failed),
+        ("layout", report.layout), ("rows", report.rows), ("rows stored", report.rows_stored),
+        ("rows failed", report.rows_failed), ("warnings", len(report.warnings)),
         ("papers in file", report.papers_in_file), (f"papers {verb}", report.papers_added),
         (f"experiments {verb}", report.experiments_added),
         ("experiments skipped (already present)", report.experiments_skipped),
@@ -135,10 +169,15 @@ def export(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.",
                                                    show_default=False)] = None,
     min_confidence: MinConfidenceOption = None,
+    no_escape_formulas: Annotated[bool, typer.Option(
+        "--no-escape-formulas", help="Write CSV cells exactly as stored. By default a text cell starting with "
+        "= + - @ tab or CR gets a leading ' so a spreadsheet shows it instead of running it; plain numbers "
+        "(-0.5) are never changed, and `kb import` removes the ' again.")] = False,
 ) -> None:
     """Export the KB's experiments (curated/bench layouts, which `kb import` reads back) or its measurements (tuples).
 
-    Only accepted measurements are exported (see `kb review`).
+    Only accepted measurements are exported (see `kb review`). CSV output is safe to open in a
+    spreadsheet (formula cells escaped) unless --no-escape-formulas is given.
 
     Example: medicalrec kb export --layout tuples --format json --min-confidence 0.8 --output tuples.json
     """
@@ -148,11 +187,13 @@ def export(
     check_min_confidence(min_confidence)  # before --output is created
     store = open_kb(kb)
     if output is None:
-        write_export(store, sys.stdout, layout=layout.value, fmt=fmt.value, min_confidence=min_confidence)
+        write_export(store, sys.stdout, layout=layout.value, fmt=fmt.value, min_confidence=min_confidence,
+                     escape_formulas=not no_escape_formulas)
         return
     try:
         with output.open("w", encoding="utf-8", newline="") as fh:
-            n = write_export(store, fh, layout=layout.value, fmt=fmt.value, min_confidence=min_confidence)
+            n = write_export(store, fh, layout=layout.value, fmt=fmt.value, min_confidence=min_confidence,
+                             escape_formulas=not no_escape_formulas)
     except OSError as exc:
         raise UserError(f"cannot write {output} ({exc.strerror}): pass another --output") from exc
     note(f"Wrote {n} rows to {output}")

@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Optional
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.schema import CreateTable
 from sqlmodel import SQLModel, create_engine
 
@@ -33,10 +34,13 @@ class KBLocation:
     path: Path
     is_seed: bool = False
     source: str = "--kb"  # --kb | MEDICALREC_KB | user data dir | bundled seed
+    storage_readonly: bool = False  # opened immutable: the file or its folder cannot be written
 
     def describe(self) -> str:
         if self.is_seed:
             return f"bundled seed KB (read-only) at {self.path}"
+        if self.storage_readonly:
+            return f"KB at {self.path} (from {self.source}), opened read-only: its storage is not writable"
         return f"KB at {self.path} (from {self.source})"
 
 
@@ -83,8 +87,51 @@ def open_error(location: KBLocation, exc: BaseException) -> str:
     """The one-line message for a KB file that cannot be opened."""
     reason = str(getattr(exc, "orig", None) or getattr(exc, "strerror", None) or exc).splitlines()[0]
     if "file is not a database" in reason:
+        if _looks_like_sqlite(location.path):
+            return damaged(location, reason)
         return f"{location.path} is not a SQLite file: pass a KB file with --kb (or create one with `medicalrec kb init --kb PATH`)"
+    if "malformed" in reason or "disk image" in reason or "database corrupt" in reason:
+        return damaged(location, reason)
+    if "disk is full" in reason or "No space left" in reason:
+        return f"the disk holding {location.path} ({mount_point(location.path)}) is full: free space there or pass another --kb"
+    if ("readonly" in reason or "read-only" in reason or "Read-only" in reason
+            or (location.path.exists() and storage_is_readonly(location.path))):
+        return (f"cannot write the KB at {location.path}: its storage is read-only ({reason});"
+                " copy it to writable storage and pass that path with --kb")
     return f"cannot open the KB at {location.path} ({reason}): pass a writable path with --kb"
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def damaged(location: KBLocation, reason: str) -> str:
+    """A SQLite file cut short or overwritten: a writable path would not help; a backup would."""
+    size = location.path.stat().st_size if location.path.exists() else 0
+    return (f"{location.path} is a damaged SQLite file ({reason}; {size:,} bytes, truncated or overwritten):"
+            " restore it from a backup, or rebuild it with `medicalrec kb init` and `medicalrec kb import`")
+
+
+def mount_point(path: Path) -> str:
+    """The mount point of the filesystem that holds `path` (the disk a full-disk error is about)."""
+    current = Path(os.path.abspath(path))
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    while not os.path.ismount(current) and current != current.parent:
+        current = current.parent
+    return str(current)
+
+
+def newer(location: KBLocation, version: int) -> str:
+    return (f"{location.path} was written by a newer medicalrec (schema version {version}; this one knows up to"
+            f" {schema.SCHEMA_VERSION}): upgrade medicalrec to one that reads schema version {version} to write it")
 
 
 def _set_pragmas(dbapi_connection: sqlite3.Connection, _record) -> None:
@@ -93,17 +140,43 @@ def _set_pragmas(dbapi_connection: sqlite3.Connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(path: Path, *, readonly: bool = False) -> Engine:
+# How long a writer waits for another's lock (a migration of a large KB, an import) before it fails.
+BUSY_TIMEOUT_S = 60.0
+
+
+def file_uri(path: Path, **params: str) -> str:
+    """A SQLite URI naming exactly `path`: '#', '?', '%' and the like are percent-encoded, so a
+    file name is never read as a query string or an escape."""
+    from urllib.parse import quote, urlencode
+
+    query = f"?{urlencode(params)}" if params else ""
+    return "file:" + quote(os.path.abspath(path), safe="/") + query
+
+
+def storage_is_readonly(path: Path) -> bool:
+    """True when the KB file, or the folder its journal files go to, cannot be written (a read-only
+    mount; root ignores permission bits, so the mount flag is what counts)."""
+    try:
+        folder = os.statvfs(path.parent if path.parent != Path("") else Path("."))
+    except OSError:
+        return False
+    return bool(folder.f_flag & os.ST_RDONLY) or not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK)
+
+
+def make_engine(path: Path, *, readonly: bool = False, immutable: bool = False) -> Engine:
+    # A creator, not a sqlite:/// URL: SQLAlchemy would read '?' and '#' in the path as URL syntax.
     if readonly:
         if not path.exists():
             raise KBError(f"no KB at {path}: create one with `medicalrec kb init --kb {path}` or pass another --kb")
-        uri = f"file:{path}?mode=ro"
-        engine = create_engine(
-            "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
-        )
+        # immutable: on read-only storage SQLite cannot create the WAL index, and nothing can change there.
+        uri = file_uri(path, mode="ro", **({"immutable": "1"} if immutable else {}))
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(
+            uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_S))
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        uri = file_uri(path)
+        engine = create_engine("sqlite://", poolclass=QueuePool, creator=lambda: sqlite3.connect(
+            uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_S))
     event.listen(engine, "connect", _set_pragmas)
     return engine
 
@@ -183,10 +256,81 @@ def _migration_2_review(conn: Connection) -> None:
     conn.execute(text(_wide_view_sql()))
 
 
+def _migration_3_benchmarks(conn: Connection) -> None:
+    # A generated column: source_kind always agrees with origin, whoever writes the row
+    # (import, extract, validate or a benchmark import), and old rows are mapped without an UPDATE.
+    columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_xinfo(experiments)")]
+    if "source_kind" not in columns:
+        conn.exec_driver_sql(f"ALTER TABLE experiments ADD COLUMN source_kind TEXT"
+                             f" GENERATED ALWAYS AS ({schema.SOURCE_KIND_SQL}) VIRTUAL")
+    for table in (schema.BenchmarkRun, schema.FactLink, schema.DatasetMetadata):
+        table.__table__.create(conn, checkfirst=True)
+        for index in table.__table__.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _identity_backfill(conn: Connection) -> None:
+    """The identity of every imported experiment stored before migration 4, computed from what it
+    stored, by the function the importer uses (records.experiment_identity)."""
+    from .records import experiment_identity
+
+    experiments = conn.exec_driver_sql(
+        "SELECT e.id, e.paper_id, COALESCE(p.ref_id, p.doi), e.model_raw, e.dataset_raw, e.notes FROM experiments e"
+        " JOIN papers p ON p.id = e.paper_id WHERE e.origin = 'import' AND e.identity IS NULL ORDER BY e.id").fetchall()
+    if not experiments:
+        return
+    features: dict[int, dict] = {}
+    for experiment_id, feature, value_num, value_text in conn.exec_driver_sql(
+            "SELECT experiment_id, feature, value_num, value_text FROM feature_values"):
+        features.setdefault(experiment_id, {})[feature] = value_text if value_text is not None else value_num
+    metrics: dict[int, dict] = {}
+    for experiment_id, metric, value in conn.exec_driver_sql(
+            "SELECT experiment_id, metric, value FROM measurements WHERE method = 'import' ORDER BY id"):
+        metrics.setdefault(experiment_id, {}).setdefault(metric, value)
+    seen: dict[tuple[int, str], int] = {}
+    for experiment_id, paper_id, ref_id, model_raw, dataset_raw, notes in experiments:
+        args = (ref_id, model_raw, dataset_raw, features.get(experiment_id, {}), metrics.get(experiment_id, {}), notes)
+        content = experiment_identity(*args)
+        seen[(paper_id, content)] = occurrence = seen.get((paper_id, content), 0) + 1
+        conn.exec_driver_sql("UPDATE experiments SET identity = ?, ref_id = ? WHERE id = ?",
+                             (experiment_identity(*args, occurrence=occurrence), ref_id, experiment_id))
+
+
+def _migration_4_identity(conn: Connection) -> None:
+    columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_xinfo(experiments)")]
+    for column in ("identity", "ref_id"):
+        if column not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE experiments ADD COLUMN {column} TEXT")
+    _identity_backfill(conn)
+    conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ux_experiments_identity ON experiments (paper_id, identity)")
+
+
+def _migration_5_file_limits(conn: Connection) -> None:
+    """file_status gains the statuses too_large and timeout: SQLite cannot change a CHECK in place,
+    so the table is rebuilt beside the old one and its rows copied (a KB created by migration 1
+    today already has the current table)."""
+    ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'file_status'").scalar()
+    if ddl is None or "'too_large'" in ddl:
+        return
+    table = schema.FileStatus.__table__
+    columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(file_status)")]
+    create = str(CreateTable(table).compile(dialect=conn.dialect)).strip()
+    conn.exec_driver_sql(create.replace("CREATE TABLE file_status ", "CREATE TABLE file_status_new ", 1))
+    kept = ", ".join(c for c in columns if c in table.c)
+    conn.exec_driver_sql(f"INSERT INTO file_status_new ({kept}) SELECT {kept} FROM file_status")
+    conn.exec_driver_sql("DROP TABLE file_status")
+    conn.exec_driver_sql("ALTER TABLE file_status_new RENAME TO file_status")
+    for index in table.indexes:
+        index.create(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial schema: papers, models, datasets, experiments, feature_values, measurements", _migration_1_initial),
     (2, "measurement review: average, review_status, reviewed_by/at, review_log; unique per average", _migration_2_review),
+    (3, "benchmark evidence: experiments.source_kind, benchmark_runs, fact_links, dataset_metadata", _migration_3_benchmarks),
+    (4, "import identity: experiments.identity (what sets a row apart) and experiments.ref_id", _migration_4_identity),
+    (5, "file statuses too_large and timeout (per-file limits of extract)", _migration_5_file_limits),
 ]
 
 
@@ -212,32 +356,36 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def migrate(engine: Engine) -> list[int]:
-    """Apply pending forward migrations, each in its own transaction; returns those applied.
+def migrate(engine: Engine, location: Optional[KBLocation] = None) -> list[int]:
+    """Apply the pending forward migrations, all in one exclusive transaction; returns those applied.
 
-    SQLite's procedure for schema changes: foreign keys off (possible only outside a transaction)
-    so that dropping a rebuilt table does not cascade into the tables that reference it, then
-    `PRAGMA foreign_key_check` before the commit, so a migration cannot leave a dangling reference.
+    Two processes creating one new KB: the second waits for the first's lock (BUSY_TIMEOUT_S),
+    then finds the versions applied and has nothing to do. SQLite's procedure for schema changes:
+    foreign keys off (possible only outside a transaction) so that dropping a rebuilt table does
+    not cascade into the tables that reference it, then `PRAGMA foreign_key_check` before the
+    commit, so a migration cannot leave a dangling reference. A KB of a newer schema is refused.
     """
+    where = location or KBLocation(Path(str(engine.url.database or "KB")))
     with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA journal_mode = WAL")
-        conn.commit()
         # Looked up without the write lock: an up-to-date KB opens while another process writes.
         applied = applied_versions(conn)
-    done: list[int] = []
-    for version, name, apply in MIGRATIONS:
-        if version in applied:
-            continue
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
-            conn.commit()
-            try:
-                with conn.begin():
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    if version in applied_versions(conn):  # another process got there first
+    _refuse_newer(where, applied)
+    if all(version in applied for version, _, _ in MIGRATIONS):
+        return []
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode = WAL")  # not allowed inside a transaction
+        conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+        conn.commit()
+        done: list[int] = []
+        try:
+            with conn.begin():
+                conn.exec_driver_sql("BEGIN EXCLUSIVE")
+                applied = applied_versions(conn)  # under the lock: what another process applied counts
+                _refuse_newer(where, applied)
+                schema.SchemaMigration.__table__.create(conn, checkfirst=True)
+                for version, name, apply in MIGRATIONS:
+                    if version in applied:
                         continue
-                    if version == 1:
-                        schema.SchemaMigration.__table__.create(conn, checkfirst=True)
                     try:
                         apply(conn)
                     except IntegrityError as exc:
@@ -253,11 +401,19 @@ def migrate(engine: Engine) -> list[int]:
                         text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),
                         {"v": version, "n": name, "t": schema.utcnow()},
                     )
-                done.append(version)  # after the commit: a failed commit applied nothing
-            finally:
-                conn.exec_driver_sql("PRAGMA foreign_keys = ON")
-                conn.commit()
+                    done.append(version)
+        except BaseException:
+            done = []  # rolled back: nothing was applied
+            raise
+        finally:
+            conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+            conn.commit()
     return done
+
+
+def _refuse_newer(location: KBLocation, applied: set[int]) -> None:
+    if applied and max(applied) > schema.SCHEMA_VERSION:
+        raise KBError(newer(location, max(applied)))
 
 
 def current_version(engine: Engine) -> int:

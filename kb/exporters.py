@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 from typing import Any, Optional, TextIO
 
 import pandas as pd
@@ -60,7 +61,8 @@ def layout_rows(kb: KnowledgeBase, layout: Layout, min_confidence: Optional[floa
     sources = _row_sources(kb)
     rows = []
     for record in frame.to_dict("records"):
-        paper_key = next((record[k] for k in ("ref_id", "doi") if not _missing(record[k])),
+        # The row's own reference id first: one paper (DOI) may have been imported from several.
+        paper_key = next((record[k] for k in ("row_ref_id", "ref_id", "doi") if not _missing(record.get(k))),
                          f"paper-{record['paper_id']}")
         row = {column: "" for column in layout.columns}
         row[layout.paper_key] = paper_key
@@ -101,9 +103,25 @@ def tuple_rows(kb: KnowledgeBase, min_confidence: Optional[float] = None) -> lis
     return [{key: record[key] for key in TUPLE_KEYS + _TUPLE_EXTRAS} for record in frame.to_dict("records")]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); tab and
+# carriage return are on OWASP's list because some spreadsheets strip them and then see the rest.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+
+
+def escape_formula(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text starting with a trigger gets a leading apostrophe
+    (shown by spreadsheets as text). A plain number stays as it is, negative or not ("-0.5" is a
+    number to a spreadsheet, not a formula); `kb import` removes the apostrophe again."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_TRIGGERS) or _PLAIN_NUMBER.match(value):
+        return value
+    return "'" + value
+
+
 def export(kb: KnowledgeBase, out: TextIO, *, layout: str = "curated", fmt: str = "csv",
-           min_confidence: Optional[float] = None) -> int:
-    """Write the KB to `out`; returns the number of rows written."""
+           min_confidence: Optional[float] = None, escape_formulas: bool = True) -> int:
+    """Write the KB to `out`; returns the number of rows written. CSV cells that a spreadsheet
+    would run as formulas are escaped (escape_formula) unless `escape_formulas` is False."""
     check_min_confidence(min_confidence)
     if layout == "tuples":
         rows: list[dict[str, Any]] = tuple_rows(kb, min_confidence)
@@ -116,12 +134,13 @@ def export(kb: KnowledgeBase, out: TextIO, *, layout: str = "curated", fmt: str 
     else:
         writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: "" if _missing(v) else v for k, v in row.items()} for row in rows)
+        clean = escape_formula if escape_formulas else (lambda v: v)
+        writer.writerows({k: "" if _missing(v) else clean(v) for k, v in row.items()} for row in rows)
     return len(rows)
 
 
 def export_text(kb: KnowledgeBase, *, layout: str = "curated", fmt: str = "csv",
-                min_confidence: Optional[float] = None) -> str:
+                min_confidence: Optional[float] = None, escape_formulas: bool = True) -> str:
     buffer = io.StringIO()
-    export(kb, buffer, layout=layout, fmt=fmt, min_confidence=min_confidence)
+    export(kb, buffer, layout=layout, fmt=fmt, min_confidence=min_confidence, escape_formulas=escape_formulas)
     return buffer.getvalue()

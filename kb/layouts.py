@@ -26,7 +26,8 @@ class Layout:
     source_url: Optional[str] = None
     notes: Optional[str] = None
     curation_flags: Optional[str] = None
-    # Columns in the order that tells apart rows of one paper x model x dataset (see importers.settings).
+    # Columns in the order that tells apart rows of one paper x model x dataset (see
+    # importers.assign_settings); the reference id first, as one DOI may cover several.
     distinguishing: tuple[str, ...] = ()
 
     @property
@@ -63,7 +64,7 @@ CURATED = Layout(
     notes="notes",
     curation_flags="curation_flags",
     distinguishing=(
-        "dataset", "model", "n_classes", "n_samples", "n_train", "n_test", "n_val", "k_fold", "width", "height",
+        "ref_id", "dataset", "model", "n_classes", "n_samples", "n_train", "n_test", "n_val", "k_fold", "width", "height",
         "channels", "augmentation", "pretrained", "is_proposed", "modality", "domain", "notes",
     ),
 )
@@ -83,7 +84,7 @@ BENCH = Layout(
     },
     metrics={"accuracy": "Accu", "precision": "Pre", "recall": "Rec", "f1": "F1", "auc": "AUC"},
     distinguishing=(
-        "Model", "#Class", "#Sample", "#Train", "#Test", "#Validation", "K-fold", "Width", "Height", "#channel",
+        "Ref", "Model", "#Class", "#Sample", "#Train", "#Test", "#Validation", "K-fold", "Width", "Height", "#channel",
         "Domain",
     ),
 )

@@ -117,6 +117,11 @@ class ExperimentRecord:
     model_family: Optional[str] = None  # the source's family label, used when the name is unknown
     notes: Optional[str] = None
     curation_flags: Optional[str] = None
+    # What tells this experiment apart from every other of its paper (experiment_identity); when
+    # set, "already present" means an experiment of the paper with the same identity, whatever
+    # its setting label, so a re-import of any subset of rows adds exactly the missing ones.
+    identity: Optional[str] = None
+    ref_id: Optional[str] = None  # the source row's reference id (one DOI may cover several)
 
     def __post_init__(self) -> None:
         unknown = set(self.features) - set(FEATURES)
@@ -146,6 +151,36 @@ class PaperRecord:
             if value:
                 return column, value
         raise ValueError("a paper needs a sha256, a DOI or a reference id")
+
+
+def experiment_identity(ref_id: Optional[str], model_raw: str, dataset_raw: Optional[str], features: dict,
+                        metrics: dict, notes: Optional[str], occurrence: int = 1) -> str:
+    """A digest of everything that sets an imported experiment apart: the row's reference id, the
+    model and dataset as written, every feature value, every metric value and the notes, plus the
+    occurrence of identical rows (the second of two identical rows is its own experiment).
+
+    Left out on purpose: what describes the paper (title, year, DOI: one paper, many rows) and
+    annotations that do not change the result (source URL, curation flags, model family), so a
+    corrected URL does not duplicate a result. Computed the same way from a parsed row and from
+    stored rows (migration 4 back-fills it), so the two always agree.
+    """
+    import hashlib
+    import json
+
+    def canonical(name: str, value) -> Optional[str]:
+        if value is None or value == "":
+            return None
+        if FEATURES.get(name) == "int":
+            return str(int(float(value)))
+        return str(value).strip()
+
+    payload = {
+        "ref_id": (ref_id or "").strip(), "model": model_raw.strip(), "dataset": (dataset_raw or "").strip(),
+        "features": {name: canonical(name, features.get(name)) for name in FEATURES},
+        "metrics": {name: repr(float(value)) for name, value in sorted(metrics.items()) if value is not None},
+        "notes": (notes or "").strip(), "occurrence": occurrence,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def normalize_doi(doi: Optional[str]) -> Optional[str]:

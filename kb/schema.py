@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Computed, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2  # the last of db.MIGRATIONS; a read-only open refuses an older KB
+SCHEMA_VERSION = 5  # the last of db.MIGRATIONS; a read-only open refuses an older KB
 
 # The MedicalRec-Bench experiment features, in the paper's column order, plus modality and the
 # two training-setting flags. kind: "int" counts, "cat" categorical labels, "bool" yes/no.
@@ -53,7 +53,24 @@ AVERAGES = ("", "macro", "weighted", "micro")
 REVIEW_STATUSES = ("accepted", "needs_review", "rejected")
 REVIEW_ACTIONS = ("accept", "reject", "edit")
 
-FILE_STATUSES = ("ok", "no_text_layer", "encrypted", "corrupt", "empty", "not_pdf", "no_results", "error")
+# Where an experiment's evidence comes from. `experiments.source_kind` is a generated column
+# (migration 3) computed from `origin`, so no writer can set one without the other.
+SOURCE_KINDS = ("literature", "benchmark", "validated")
+BENCHMARK_ORIGIN = "benchmark"  # experiments.origin / papers.origin of `kb import` of a benchmark table
+SOURCE_KIND_SQL = ("CASE origin WHEN 'validated' THEN 'validated' WHEN 'benchmark' THEN 'benchmark'"
+                   " ELSE 'literature' END")
+# How a benchmark trained or evaluated the model: full fine-tuning, a linear head on frozen
+# features, a kNN on frozen features, an attention-MIL head on frozen features (slide tasks), or
+# the published weights evaluated as they are.
+TRAINING_SCHEMES = ("fine_tune", "linear_probe", "knn", "abmil_probe", "frozen_eval")
+FACT_LINK_RULES = ("aggregate_of_run", "same_aggregate")
+DATASET_METADATA_FEATURES = ("domain", "modality", "n_classes", "width", "height", "n_train", "channels",
+                             "label_type")
+DATASET_METADATA_STATUSES = ("reported", "not_reported", "not_applicable")
+
+# too_large and timeout (migration 5): the file went over a per-file limit of `extract`.
+FILE_STATUSES = ("ok", "no_text_layer", "encrypted", "corrupt", "empty", "not_pdf", "no_results", "error",
+                 "too_large", "timeout")
 
 SNIPPET_MAX = 200
 
@@ -140,8 +157,11 @@ class Experiment(SQLModel, table=True):
     setting: str = ""
     notes: Optional[str] = None
     curation_flags: Optional[str] = None
-    origin: str = "import"  # import | extract | validated | seed
+    origin: str = "import"  # import | extract | validated | seed | benchmark
     created_at: str = Field(default_factory=utcnow)
+    # Generated from origin (SOURCE_KIND_SQL): never written, always consistent (migration 3).
+    source_kind: Optional[str] = Field(
+        default=None, sa_column=Column(String, Computed(SOURCE_KIND_SQL, persisted=False)))
 
 
 class FeatureValue(SQLModel, table=True):
@@ -262,3 +282,79 @@ class HttpCache(SQLModel, table=True):
 
 
 Index("ix_measurements_metric", Measurement.__table__.c.metric)
+
+
+class BenchmarkRun(SQLModel, table=True):
+    """The protocol and provenance of one benchmark experiment (origin = 'benchmark').
+
+    `task` names the comparison group: the experiments sharing it measured different models (or
+    pretrainings, or hyper-parameters) on one dataset under one protocol, so their scores can be
+    ranked against each other. Sweeps (`sweep` set) keep every run; `is_best_on_val` marks the run
+    the source's own selection rule picks (1), the others are 0; NULL when the row is not part of
+    a sweep (one figure per model, or repeated seeds).
+    """
+
+    __tablename__ = "benchmark_runs"
+    __table_args__ = (
+        CheckConstraint(f"training_scheme IN ({_quoted(TRAINING_SCHEMES)})", name="benchmark_scheme_known"),
+        CheckConstraint("is_best_on_val IN (0, 1) OR is_best_on_val IS NULL", name="benchmark_best_flag"),
+        UniqueConstraint("source_file", "row_key"),
+    )
+    experiment_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True)
+    )
+    source: str = Field(index=True)  # the source folder: pathbench, medmnist-transferability, ...
+    layout: str  # the declarative mapping (kb/benchmark_sources.py) that read the row
+    source_file: str  # relative to the benchmarks folder, as in its SOURCES.md
+    source_commit: Optional[str] = None
+    source_row: int  # physical line of the row in source_file (the header is line 1)
+    row_key: str  # what identifies the row inside its file across re-imports (run id, path, model x column)
+    task: str = Field(index=True)
+    training_scheme: str
+    resolution: Optional[int] = None  # input side in pixels; NULL when the source does not say
+    shots: Optional[int] = None  # training images per class; NULL = the full training set
+    pretraining: Optional[str] = None
+    hyperparams: str = "{}"  # JSON object
+    seed: Optional[int] = None
+    run_id: Optional[str] = None
+    sweep: Optional[str] = Field(default=None, index=True)
+    is_best_on_val: Optional[int] = None
+    is_aggregate: int = 0  # 1: the authors' summary figure, not one run of theirs
+    label: Optional[str] = None  # the one label of a multi-label set a per-label figure is about
+
+
+class FactLink(SQLModel, table=True):
+    """`measurement_id` repeats the figure `same_as_id` already holds (the same published number
+    in two files): count it once. The canonical side is the measurement that carries the most
+    provenance (a run with its hyper-parameters over the authors' summary table)."""
+
+    __tablename__ = "fact_links"
+    __table_args__ = (CheckConstraint(f"rule IN ({_quoted(FACT_LINK_RULES)})", name="fact_link_rule_known"),)
+    measurement_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("measurements.id", ondelete="CASCADE"), primary_key=True)
+    )
+    same_as_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("measurements.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    rule: str
+    note: Optional[str] = None
+
+
+class DatasetMetadata(SQLModel, table=True):
+    """What a dataset (or benchmark task) is, from the catalogue kb/data/datasets.csv: one row per
+    dataset x feature, a value or the status that says why there is none (as feature_values)."""
+
+    __tablename__ = "dataset_metadata"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_quoted(DATASET_METADATA_STATUSES)})", name="dataset_metadata_status_known"),
+        CheckConstraint("(status = 'reported') = (value_num IS NOT NULL OR value_text IS NOT NULL)",
+                        name="dataset_metadata_value_iff_status"),
+    )
+    dataset_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    )
+    feature: str = Field(primary_key=True)
+    value_num: Optional[float] = None
+    value_text: Optional[str] = None
+    status: str
+    source: Optional[str] = None  # where the figure comes from

@@ -9,6 +9,8 @@
                  "datasets_unmatched", "experiments_without_dataset", "validated_experiments",
                  "validation_runs", "files", "catalogue_models", "catalogue_datasets"},
       "experiments_by_origin": {"import": n, "extract": n, ...},
+      "by_source_kind": {"literature"|"benchmark"|"validated": {"experiments": n, "measurements": n,
+                         "measurements_duplicate": n}},
       "measurements_by_metric": {"accuracy": n, ...},
       "feature_status_shares": {"<feature>": {"reported": f, "derived": f, "not_reported": f,
                                               "not_applicable": f, "ambiguous": f, "extraction_failed": f}}
@@ -16,7 +18,10 @@
 
 `measurements` and `measurements_by_metric` count accepted measurements (the facts);
 `measurements_needs_review` those waiting for a curator (`medicalrec kb review`), `measurements_rejected`
-those a curator turned down. `models` / `datasets` count the entities experiments use; `*_unmatched`
+those a curator turned down.
+`by_source_kind` splits experiments and accepted measurements by `experiments.source_kind`; a
+measurement linked in `fact_links` repeats a figure another one holds (`measurements_duplicate`),
+so `measurements - measurements_duplicate` counts each published figure once. `models` / `datasets` count the entities experiments use; `*_unmatched`
 those of them outside the curated catalogues. Shares are fractions of all experiments (each feature's six shares sum to 1).
 """
 
@@ -28,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from .schema import FEATURES, STATUSES
+from .schema import FEATURES, SOURCE_KINDS, STATUSES
 from .store import KnowledgeBase
 
 _COUNTS = {
@@ -62,6 +67,14 @@ def collect_stats(kb: KnowledgeBase) -> dict[str, Any]:
             " GROUP BY metric ORDER BY COUNT(*) DESC")).fetchall())
         status_counts = conn.execute(text(
             "SELECT feature, status, COUNT(*) FROM feature_values GROUP BY feature, status")).fetchall()
+        by_kind = {kind: {"experiments": 0, "measurements": 0, "measurements_duplicate": 0} for kind in SOURCE_KINDS}
+        for kind, n in conn.execute(text("SELECT source_kind, COUNT(*) FROM experiments GROUP BY source_kind")):
+            by_kind.setdefault(kind, {"experiments": 0, "measurements": 0, "measurements_duplicate": 0})["experiments"] = n
+        for kind, n, duplicate in conn.execute(text(
+                "SELECT e.source_kind, COUNT(*), SUM(ms.id IN (SELECT measurement_id FROM fact_links))"
+                " FROM measurements ms JOIN experiments e ON e.id = ms.experiment_id"
+                " WHERE ms.review_status = 'accepted' GROUP BY e.source_kind")):
+            by_kind[kind]["measurements"], by_kind[kind]["measurements_duplicate"] = n, duplicate or 0
     experiments = counts["experiments"]
     shares = {feature: {status: 0.0 for status in STATUSES} for feature in FEATURES}
     for feature, status, n in status_counts:
@@ -71,6 +84,7 @@ def collect_stats(kb: KnowledgeBase) -> dict[str, Any]:
         "kb": kb.location.describe(),
         "counts": counts,
         "experiments_by_origin": by_origin,
+        "by_source_kind": by_kind,
         "measurements_by_metric": by_metric,
         "feature_status_shares": shares,
     }
@@ -89,6 +103,9 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         summary.add_row(name.replace("_", " "), str(value))
     for origin, n in stats["experiments_by_origin"].items():
         summary.add_row(f"experiments from {origin}", str(n))
+    for kind, n in stats["by_source_kind"].items():
+        duplicate = f" ({n['measurements_duplicate']} repeat a figure held elsewhere)" if n["measurements_duplicate"] else ""
+        summary.add_row(f"{kind} experiments / measurements", f"{n['experiments']} / {n['measurements']}{duplicate}")
     for metric, n in stats["measurements_by_metric"].items():
         summary.add_row(f"{metric} measurements", str(n))
     console.print(summary)
