@@ -6,12 +6,14 @@ an interrupted write leaves the KB as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 import pandas as pd
 from sqlalchemy import text
@@ -20,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from . import db, normalize, schema
+from .decisions import carry_decisions, curators_decisions
 from .records import ExperimentRecord, FeatureField, PaperRecord, Provenance, normalize_doi
 from .schema import (
     FEATURES,
@@ -51,6 +54,7 @@ class SaveResult:
     experiment_ids: list[int] = field(default_factory=list)
     unmatched_models: list[str] = field(default_factory=list)
     unmatched_datasets: list[str] = field(default_factory=list)
+    reviews_kept: int = 0  # curators' decisions carried over to a re-read paper (replace=True)
 
 
 class KnowledgeBase:
@@ -71,12 +75,26 @@ class KnowledgeBase:
             if write:
                 location = db.writable(location)
                 engine = db.make_engine(location.path)
-                db.migrate(engine)
+                db.migrate(engine, location)
                 kb_ = cls(engine, location, readonly=False)
                 kb_.ensure_catalog()
                 return kb_
+            if location.path.exists() and db.storage_is_readonly(location.path):
+                location = dataclasses.replace(location, storage_readonly=True)
             engine = db.make_engine(location.path, readonly=True)
-            version = db.current_version(engine)  # checked now, not at the first query
+            try:
+                version = db.current_version(engine)  # checked now, not at the first query
+            except (sqlite3.OperationalError, DBAPIError):
+                if not location.storage_readonly:
+                    raise
+                # SQLite cannot make the WAL index on read-only storage; nothing can change there,
+                # so the file may be read as immutable, unless changes wait in its WAL file.
+                wal = Path(f"{location.path}-wal")
+                if wal.exists() and wal.stat().st_size > 0:
+                    raise db.KBError(f"{location.path} is on read-only storage with changes still in {wal.name}:"
+                                     " copy the KB and its -wal file to writable storage and pass that path with --kb")
+                engine = db.make_engine(location.path, readonly=True, immutable=True)
+                version = db.current_version(engine)
             if version == 0:
                 raise db.KBError(db.not_a_kb(location))
             if version < schema.SCHEMA_VERSION:  # a read never migrates, and the old tables lack columns
@@ -108,6 +126,15 @@ class KnowledgeBase:
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session whose transaction holds SQLite's write lock from its first statement: the
+        reads that decide what to insert (is this paper, this catalogue entry, already there?)
+        see what a concurrent writer committed, instead of racing it to a UNIQUE error."""
+        with self.session() as s, s.begin():
+            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield s
+
     def _require_writable(self) -> None:
         if self.readonly:
             raise db.KBError(
@@ -117,7 +144,7 @@ class KnowledgeBase:
     # ------------------------------------------------------------------ catalogue
     def ensure_catalog(self) -> None:
         """Load the curated model and dataset catalogues (idempotent)."""
-        with self.session() as s, s.begin():
+        with self.write_session() as s:
             _load_catalog(s, Model, ModelAlias, "model_id", normalize.model_catalog(),
                           lambda e: dict(family=e.family, params_millions=e.params_millions))
             _load_catalog(s, Dataset, DatasetAlias, "dataset_id", normalize.dataset_catalog(),
@@ -215,7 +242,7 @@ class KnowledgeBase:
         paper.doi = normalize_doi(paper.doi)
         paper.identity()
         experiments = list(experiments)
-        with self.session() as s, s.begin():
+        with self.write_session() as s:
             row = self.find_paper(s, paper)
             if row is None:
                 row = Paper(origin=paper.origin)
@@ -223,20 +250,26 @@ class KnowledgeBase:
             for column in ("sha256", "doi", "ref_id", "openalex_id", "title", "year", "venue",
                            "abstract", "source_file", "source_url"):
                 value = getattr(paper, column)
-                if value not in (None, ""):
+                # A paper keeps the reference id it was first stored under: rows of one DOI may
+                # carry several, and each experiment keeps its own (experiments.ref_id).
+                if value not in (None, "") and not (column == "ref_id" and row.ref_id):
                     setattr(row, column, value)
             if paper.authors:
                 row.authors = json.dumps(paper.authors, ensure_ascii=False)
             s.flush()
             result = SaveResult(paper_id=row.id)
+            decisions: dict[tuple, dict] = {}
             if replace:
                 # Only this origin's rows: re-extracting a PDF must not wipe what was imported or
                 # validated for the same paper (found by DOI).
+                decisions = curators_decisions(s, row.id, paper.origin)
                 s.execute(text("DELETE FROM experiments WHERE paper_id = :p AND origin = :o"),
                           {"p": row.id, "o": paper.origin})
             for record in experiments:
                 self._save_experiment(s, row, paper.origin, record, result, missing_provenance, missing_reason,
                                     replace_existing)
+            if decisions:
+                result.reviews_kept = carry_decisions(s, row.id, paper.origin, decisions)
         return result
 
     def _save_experiment(self, s: Session, paper: Paper, origin: str, record: ExperimentRecord, result: SaveResult,
@@ -251,11 +284,19 @@ class KnowledgeBase:
         if not dataset_matched and record.dataset not in result.unmatched_datasets:
             result.unmatched_datasets.append(record.dataset)
         dataset_id = dataset.id if dataset else None
-        existing = s.execute(
-            text("SELECT id FROM experiments WHERE paper_id = :p AND model_id = :m"
-                 " AND dataset_id IS :d AND setting = :s"),
-            {"p": paper.id, "m": model.id, "d": dataset_id, "s": record.setting},
-        ).first()
+        setting = record.setting
+        slot = ("SELECT id FROM experiments WHERE paper_id = :p AND model_id = :m AND dataset_id IS :d"
+                " AND setting = :s")
+        slot_params = {"p": paper.id, "m": model.id, "d": dataset_id, "s": setting}
+        if record.identity is not None:
+            # Identity, not the setting label, says whether a row is already stored: labels depend
+            # on which rows were imported together, identities only on the row.
+            existing = s.execute(text("SELECT id FROM experiments WHERE paper_id = :p AND identity = :i"),
+                                 {"p": paper.id, "i": record.identity}).first()
+            if existing is None and s.execute(text(slot), slot_params).first() is not None:
+                setting = f"{setting}, #{record.identity[:8]}" if setting else f"#{record.identity[:8]}"
+        else:
+            existing = s.execute(text(slot), slot_params).first()
         if existing is not None and replace_existing:
             # Its features, measurements and validation runs follow by ON DELETE CASCADE.
             s.execute(text("DELETE FROM experiments WHERE id = :e"), {"e": existing[0]})
@@ -265,11 +306,14 @@ class KnowledgeBase:
             return
         experiment = Experiment(
             paper_id=paper.id, model_id=model.id, dataset_id=dataset_id, model_raw=record.model,
-            dataset_raw=record.dataset, setting=record.setting, notes=record.notes,
+            dataset_raw=record.dataset, setting=setting, notes=record.notes,
             curation_flags=record.curation_flags, origin=origin,
         )
         s.add(experiment)
         s.flush()
+        if record.identity is not None or record.ref_id is not None:
+            s.execute(text("UPDATE experiments SET identity = :i, ref_id = :r WHERE id = :e"),
+                      {"i": record.identity, "r": record.ref_id, "e": experiment.id})
         fallback = missing_provenance or Provenance(method="import")
         # One executemany, not an ORM object per row: 14 rows per experiment dominate an import's time.
         s.execute(FeatureValue.__table__.insert(), [
@@ -361,7 +405,7 @@ class KnowledgeBase:
             "SELECT e.id AS experiment_id, e.paper_id, p.doi, p.ref_id, p.title, p.year, p.source_url,"
             " p.source_file, p.origin AS paper_origin, e.origin, m.name AS model, m.family AS model_family,"
             " m.curated AS model_curated, m.params_millions, d.name AS dataset, d.curated AS dataset_curated,"
-            " e.model_raw, e.dataset_raw, e.setting, e.notes, e.curation_flags"
+            " e.model_raw, e.dataset_raw, e.setting, e.notes, e.curation_flags, e.ref_id AS row_ref_id"
             " FROM experiments e JOIN papers p ON p.id = e.paper_id JOIN models m ON m.id = e.model_id"
             " LEFT JOIN datasets d ON d.id = e.dataset_id ORDER BY e.id")
         if base.empty:
@@ -438,18 +482,26 @@ class KnowledgeBase:
 
 
 def _load_catalog(s: Session, entity, alias_table, fk: str, entries, attributes) -> None:
-    """Insert the curated entries and their aliases that the KB does not hold yet."""
+    """Insert the curated entries and their aliases that the KB does not hold yet (two reads and
+    two batched writes: a row-by-row lookup made every new KB cost seconds)."""
+    entries = list(entries)
     known = {row.name: row for row in s.exec(select(entity))}
+    added = [entity(name=entry.name, curated=True, **attributes(entry)) for entry in entries
+             if entry.name not in known]
+    if added:
+        s.add_all(added)
+        s.flush()
+        known.update((row.name, row) for row in added)
+    keys = set(s.exec(select(alias_table.alias_key)))
+    aliases = []
     for entry in entries:
-        row = known.get(entry.name)
-        if row is None:
-            row = entity(name=entry.name, curated=True, **attributes(entry))
-            s.add(row)
-            s.flush()
         for alias in (entry.name, *entry.aliases):
             key = normalize.name_key(alias)
-            if s.get(alias_table, key) is None:
-                s.add(alias_table(alias_key=key, alias=alias, **{fk: row.id}))
+            if key not in keys:
+                keys.add(key)
+                aliases.append({"alias_key": key, "alias": alias, fk: known[entry.name].id})
+    if aliases:
+        s.execute(alias_table.__table__.insert(), aliases)
 
 
 def _feature_text(record: ExperimentRecord, name: str) -> Optional[str]:

@@ -136,3 +136,30 @@ def test_min_confidence_must_be_a_fraction(cli, tmp_path):
     result = cli("extract", PNEUMONIA, "--kb", tmp_path / "kb.db", "--offline", "--min-confidence", "1.5")
     assert result.exit_code == 2
     assert "--min-confidence" in result.stderr and not (tmp_path / "kb.db").exists()
+
+
+def test_a_forced_re_extraction_keeps_every_curator_decision(cli, tmp_path):
+    db = tmp_path / "kb.db"
+    cli("extract", PNEUMONIA, "--kb", db, "--offline", "--min-confidence", "0.99")
+    waiting = queue(cli, db)
+    pick = {key: next(r for r in waiting if (r["model"], r["metric"]) == key)
+            for key in (("PneuNet", "accuracy"), ("VGG-16", "auc"), ("ResNet-50", "f1"))}
+    assert cli("kb", "review", "accept", pick["PneuNet", "accuracy"]["id"], "--kb", db, "--by", "alice").exit_code == 0
+    assert cli("kb", "review", "reject", pick["VGG-16", "auc"]["id"], "--kb", db, "--by", "bob").exit_code == 0
+    edited = cli("kb", "review", "edit", pick["ResNet-50", "f1"]["id"], "--value", "0.5", "--kb", db, "--by", "carol")
+    assert edited.exit_code == 0, edited.stderr
+    before = sorted((f["model"], f["metric"], round(f["value"], 6)) for f in exported(cli, db))
+
+    again = cli("extract", PNEUMONIA, "--kb", db, "--offline", "--min-confidence", "0.99", "--force")
+    assert again.exit_code == 0, again.stderr
+    # The rows are new (a re-extraction replaces them), the decisions are not.
+    assert len(queue(cli, db)) == 17
+    assert sorted((f["model"], f["metric"], round(f["value"], 6)) for f in exported(cli, db)) == before
+    assert ("ResNet-50", "f1", 0.5) in before
+    from medicalrec.kb import KnowledgeBase
+
+    kb = KnowledgeBase.open(db)
+    history = kb.query("SELECT rl.action, rl.who, ms.review_status, ms.reviewed_by FROM review_log rl"
+                       " JOIN measurements ms ON ms.id = rl.measurement_id ORDER BY rl.id")[1]
+    assert history == [("accept", "alice", "accepted", "alice"), ("reject", "bob", "rejected", "bob"),
+                       ("edit", "carol", "accepted", "carol")]
