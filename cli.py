@@ -35,6 +35,9 @@ def _register() -> None:
     from .kb.cli import app as kb_app
 
     app.add_typer(kb_app, name="kb")
+    from .kb.serve import register as register_serve  # Datasette itself is imported only when serve runs
+
+    register_serve(app)
     for module_name in ("extract", "recommend", "validate"):
         try:
             module = __import__(f"medicalrec.{module_name}.cli", fromlist=["register"])
