@@ -83,7 +83,8 @@ class ToTensorNormalize:
 
 
 class ReferenceLoop:
-    def __init__(self, data_root: Path, device: torch.device, batch: int, epochs: int) -> None:
+    def __init__(self, data_root: Path, device: torch.device, batch: int, epochs: int,
+                 model: str = "ResNet-18") -> None:
         import medmnist
         from torch.utils import data
 
@@ -99,7 +100,7 @@ class ReferenceLoop:
         }
         self.evaluators = {s: medmnist.Evaluator("breastmnist", s, root=str(data_root)) for s in self.eval_loaders}
         torch.manual_seed(0)
-        self.model = REGISTRY["ResNet-18"].build(1, 2, 28).to(device)
+        self.model = REGISTRY[model].build(1, 2, 28).to(device)
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.001)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, [0.5 * epochs, 0.75 * epochs], 0.1)
@@ -140,17 +141,19 @@ class ReferenceLoop:
         return trained - began, time.perf_counter() - began
 
 
-def ours_vs_reference(data_root: Path, device: str, epochs: int, batch: int) -> None:
+def ours_vs_reference(data_root: Path, device: str, epochs: int, batch: int, model: str = "ResNet-18",
+                      compile_model: bool = False) -> None:
     arrays = load_arrays(get_dataset("breastmnist"), 28, data_root)
     n_train = len(arrays["train"])
-    config = TrainConfig(epochs=epochs, batch_size=batch, device=device, threads=torch.get_num_threads())
-    ours = Trainer(lambda: REGISTRY["ResNet-18"].build(1, 2, 28), arrays, config, {})
-    reference = ReferenceLoop(data_root, ours.device, batch, epochs)
+    config = TrainConfig(epochs=epochs, batch_size=batch, device=device, threads=torch.get_num_threads(),
+                         compile=compile_model)
+    ours = Trainer(lambda: REGISTRY[model].build(1, 2, 28), arrays, config, {})
+    reference = ReferenceLoop(data_root, ours.device, batch, epochs, model)
     from medicalrec.validate.train import evaluate_scores
 
     rows = {"ours": [], "reference": []}
-    print(f"\n== ResNet-18 on BreastMNIST ({n_train} training images), {epochs} epochs each, interleaved "
-          f"({ours.device}, {torch.get_num_threads()} threads) ==")
+    print(f"\n== {model} on BreastMNIST ({n_train} training images), {epochs} epochs each, interleaved "
+          f"({ours.device}, {torch.get_num_threads()} threads{', torch.compile' if ours.forward is not ours.model else ''}) ==")
     for epoch in range(1, epochs + 1):
         began = time.perf_counter()
         ours.train_epoch()
@@ -168,9 +171,50 @@ def ours_vs_reference(data_root: Path, device: str, epochs: int, batch: int) -> 
     best = {name: (min(t for t, _ in values), min(e for _, e in values)) for name, values in kept.items()}
     for name, (train_s, epoch_s) in best.items():
         print(f"fastest {name:9s}: train {n_train / train_s:7.1f} images/s, epoch {epoch_s:6.2f} s")
-    print(f"ours/reference ResNet-18 speed: {best['reference'][0] / best['ours'][0]:.2f}x training images/s, "
+    print(f"ours/reference {model} speed: {best['reference'][0] / best['ours'][0]:.2f}x training images/s, "
           f"{best['reference'][1] / best['ours'][1]:.2f}x per epoch "
           f"(the reference evaluates train+val+test every epoch, ours val only)")
+
+
+def ablation(device: str, model: str, steps: int, batch: int) -> None:
+    """Images/s of one training step loop with each speed feature toggled, on resident random data."""
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    variants = [("fp32, NCHW", False, False, False), ("fp32, channels_last", True, False, False)]
+    if cuda:
+        variants += [("bf16 autocast, channels_last", True, True, False),
+                     ("bf16 autocast, channels_last, torch.compile", True, True, True)]
+    print(f"\n== {model} feature ablation at 28 px, batch {batch}, {steps} timed steps ({device}) ==")
+    x = torch.randint(0, 256, (batch * steps, 1, 28, 28), dtype=torch.uint8, device=dev)
+    y = torch.randint(0, 2, (batch * steps,), device=dev)
+    for label, channels_last, bf16, compiled in variants:
+        torch.manual_seed(0)
+        net = REGISTRY[model].build(1, 2, 28).to(dev)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        net = net.to(memory_format=fmt)
+        forward = torch.compile(net, dynamic=False) if compiled else net
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        criterion = nn.CrossEntropyLoss()
+
+        def step(i: int) -> None:
+            xb = x[i * batch:(i + 1) * batch].float().div_(127.5).sub_(1.0).contiguous(memory_format=fmt)
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16):
+                out = forward(xb)
+            loss = criterion(out.float(), y[i * batch:(i + 1) * batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        began = time.perf_counter()
+        step(0)  # warm-up (and compilation)
+        _sync(dev)
+        warm = time.perf_counter() - began
+        began = time.perf_counter()
+        for i in range(steps):
+            step(i)
+        _sync(dev)
+        seconds = time.perf_counter() - began
+        print(f"{label:45s} {batch * steps / seconds:9.1f} images/s  (first step {warm:.2f} s)")
 
 
 def main(argv=None) -> None:
@@ -181,6 +225,9 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--skip-architectures", action="store_true")
+    parser.add_argument("--model", default="ResNet-18", help="the network of the reference comparison and ablation")
+    parser.add_argument("--ablation", action="store_true", help="time channels_last / bf16 / torch.compile")
+    parser.add_argument("--compile", action="store_true", help="ours with torch.compile (CUDA only)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -190,8 +237,11 @@ def main(argv=None) -> None:
     for device in devices:
         if not args.skip_architectures:
             architecture_throughput(device, args.steps, args.batch_size)
+        if args.ablation:
+            ablation(device, args.model, args.steps, args.batch_size)
         if (args.data_root / "breastmnist.npz").exists():
-            ours_vs_reference(args.data_root, device, args.epochs, args.batch_size)
+            ours_vs_reference(args.data_root, device, args.epochs, args.batch_size, args.model,
+                              args.compile and device == "cuda")
         else:
             print(f"\n(no {args.data_root / 'breastmnist.npz'}: the reference comparison needs real BreastMNIST)")
 

@@ -78,7 +78,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(breast, tmp_path
 
     with pytest.raises(Interrupt):
         train_network(simple_cnn, breast, config(checkpoint_dir=tmp_path / "cut"), on_epoch=stop_after_first_epoch)
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
 
     resumed = train_network(simple_cnn, breast, config(checkpoint_dir=tmp_path / "cut", resume=True))
     assert resumed.resumed_from_epoch == 1

@@ -5,6 +5,7 @@ memory (or on the GPU) as uint8 and is normalised batch by batch."""
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..errors import UserError
 from .datasets import MedMNISTDataset
+from .verify import FileCheck, check_arrays, check_file
 
 SPLITS = ("train", "val", "test")
 
@@ -32,6 +34,11 @@ class MedMNISTArrays:
     size: int
     path: Path
     splits: dict[str, SplitArrays]
+    check: Optional[FileCheck] = None  # None: arrays built in memory (tests, benches), not read from a file
+
+    @property
+    def verified(self) -> bool:
+        return self.check is None or self.check.verified
 
     def __getitem__(self, split: str) -> SplitArrays:
         return self.splits[split]
@@ -44,10 +51,11 @@ def default_root() -> Path:
 
 
 def load_arrays(dataset: MedMNISTDataset, size: int = 28, root: Optional[str | Path] = None,
-                download: bool = False) -> MedMNISTArrays:
+                download: bool = False, verify: bool = True) -> MedMNISTArrays:
     """The train / val / test arrays of `dataset` at `size` px, read from `root` (medmnist's default
     root when None). A missing file is a one-line UserError naming the file, the directory searched,
-    its md5 and the flags that fix it."""
+    its md5 and the flags that fix it; so is a file whose md5 differs from medmnist's (unless
+    `verify` is False), whose arrays have the wrong shape or whose labels are out of range."""
     root = Path(root).expanduser() if root else default_root()
     path = root / dataset.file_name(size)
     if download:
@@ -57,6 +65,7 @@ def load_arrays(dataset: MedMNISTDataset, size: int = 28, root: Optional[str | P
         raise UserError(
             f"{dataset.file_name(size)} not found in {where}; expected md5 {dataset.md5(size)} "
             f"from {dataset.url(size)}: pass --data-root DIR or --download")
+    check = check_file(dataset, size, path, verify)
     import medmnist
 
     data_class = getattr(medmnist, dataset.info["python_class"])
@@ -64,17 +73,15 @@ def load_arrays(dataset: MedMNISTDataset, size: int = 28, root: Optional[str | P
     try:
         for split in SPLITS:
             ds = data_class(split=split, root=str(root), size=size, download=False)
-            splits[split] = SplitArrays(np.asarray(ds.imgs), np.asarray(ds.labels).astype(np.int64))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            images, labels = np.asarray(ds.imgs), np.asarray(ds.labels)
+            check_arrays(dataset, size, path, split, images, labels, verify)
+            splits[split] = SplitArrays(images, labels.astype(np.int64))
+    # EOFError: a truncated member (click would print a bare "Aborted!" for it)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error) as exc:
         raise UserError(
             f"{path} is not a readable MedMNIST file ({type(exc).__name__}); expected md5 {dataset.md5(size)}: "
             f"replace it, or pass --download") from None
-    for split, arrays in splits.items():
-        expected = dataset.n_samples[split]
-        if len(arrays) != expected:
-            raise UserError(f"{path} has {len(arrays)} {split} images, medmnist expects {expected}; "
-                            f"expected md5 {dataset.md5(size)}: replace it, or pass --download")
-    return MedMNISTArrays(dataset, size, path, splits)
+    return MedMNISTArrays(dataset, size, path, splits, check)
 
 
 def _download(dataset: MedMNISTDataset, size: int, root: Path) -> None:

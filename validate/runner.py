@@ -35,6 +35,9 @@ class ValidationRequest:
     threads: Optional[int] = None
     kb: Optional[str | Path] = None
     checkpoint_seconds: float = 60.0
+    verify: bool = True  # md5 of the data file against medmnist's INFO before training
+    record_unverified: bool = False  # write runs on an unverified (--no-verify) file to the KB anyway
+    compile: bool = False  # torch.compile on CUDA
 
 
 @dataclass
@@ -42,7 +45,7 @@ class RunRecord:
     model: str
     seed: int
     result: object  # train.TrainResult
-    experiment_id: int
+    experiment_id: Optional[int]  # None: not written (an unverified file)
     published: dict[str, float] = field(default_factory=dict)
     recommended_score: Optional[float] = None
 
@@ -108,8 +111,9 @@ def run_validation(request: ValidationRequest, progress: Callable[[str], None] =
     from .train import resolve_device
 
     resolve_device(request.device)  # a missing GPU or data file fails before the KB is touched
-    arrays = load_arrays(dataset, size, request.data_root, request.download)
-    store = KnowledgeBase.open(request.kb, write=True)
+    arrays = load_arrays(dataset, size, request.data_root, request.download, verify=request.verify)
+    write = may_record(arrays.check, request, progress)
+    store = open_store(request.kb, write)
     choices, recommended = _choose_models(request, store, dataset, size)
     trainable, skipped = _resolve_models(choices, size, store)
     if not trainable:
@@ -126,7 +130,7 @@ def run_validation(request: ValidationRequest, progress: Callable[[str], None] =
             continue
         for seed in range(request.seeds):
             result = _train_one(arch, arrays, request, seed, progress)
-            experiment_id = record_run(store, dataset, size, arch.name, seed, result)
+            experiment_id = record_run(store, dataset, size, arch.name, seed, result, arrays.check) if write else None
             progress(f"{arch.name} seed {seed}: test ACC {result.test_acc:.3f}, AUC {result.test_auc:.3f} "
                      f"(best val epoch {result.best_epoch}) in {result.seconds:.0f}s on {result.device_name}, "
                      f"{result.images_per_s:.0f} images/s, peak memory {result.peak_memory_mb:.0f} MB "
@@ -134,6 +138,34 @@ def run_validation(request: ValidationRequest, progress: Callable[[str], None] =
             runs.append(RunRecord(arch.name, seed, result, experiment_id, published.get(arch.name, {}),
                                   scores.get(arch.name)))
     return ValidationReport(dataset, size, runs, skipped, store.location.describe(), published_from, recommended)
+
+
+def open_store(kb, write: bool) -> KnowledgeBase:
+    """The KB to record in; when nothing is to be written, the KB opened read-only (for the
+    published figures and the recommender), or an empty in-memory one when there is none yet."""
+    if write:
+        return KnowledgeBase.open(kb, write=True)
+    from ..kb.db import KBError
+
+    try:
+        return KnowledgeBase.open(kb)
+    except KBError:
+        return KnowledgeBase.in_memory()
+
+
+def may_record(check, request, progress: Callable[[str], None]) -> bool:
+    """Whether runs on the file `check` describes go to the KB: always for a verified file (or
+    arrays built in memory: None); for an unverified one (--no-verify) only when the user also
+    asked for it (--record-unverified)."""
+    if check is None or check.verified:
+        return True
+    if request.record_unverified:
+        progress(f"{check.path}: md5 {check.md5} is not medmnist's {check.expected_md5}; runs are recorded "
+                 f"as unverified (--record-unverified)")
+        return True
+    progress(f"{check.path}: md5 {check.md5} is not medmnist's {check.expected_md5}; training anyway "
+             f"(--no-verify), nothing is written to the KB (add --record-unverified to record it)")
+    return False
 
 
 def _check_numbers(request: ValidationRequest) -> None:
@@ -191,7 +223,8 @@ def run_directory(out: Optional[str | Path]) -> Path:
     return Path(user_cache_dir("medicalrec", appauthor=False)) / "runs"
 
 
-def _train_one(arch: Architecture, arrays, request: ValidationRequest, seed: int, progress):
+def _train_one(arch: Architecture, arrays, request: ValidationRequest, seed: int, progress,
+               interrupt_as_error: bool = True):
     from .train import TrainConfig, fit_classical, seed_everything, train_network
 
     dataset = arrays.dataset
@@ -203,7 +236,7 @@ def _train_one(arch: Architecture, arrays, request: ValidationRequest, seed: int
                       / f"seed{seed}_epochs{request.epochs}_batch{request.batch_size}")
     config = TrainConfig(epochs=request.epochs, batch_size=request.batch_size, seed=seed, device=request.device,
                          threads=request.threads, checkpoint_dir=checkpoint_dir, resume=request.resume,
-                         checkpoint_seconds=request.checkpoint_seconds)
+                         checkpoint_seconds=request.checkpoint_seconds, compile=request.compile)
 
     def on_epoch(log) -> None:
         marker = " (best)" if log.best else ""
@@ -216,5 +249,7 @@ def _train_one(arch: Architecture, arrays, request: ValidationRequest, seed: int
         return train_network(lambda: arch.build(dataset.n_channels, dataset.n_classes, request.size),
                              arrays, config, identity={"model": arch.name}, on_epoch=on_epoch)
     except KeyboardInterrupt:
+        if not interrupt_as_error:  # a sweep stops as a whole and says so itself
+            raise
         raise UserError(f"interrupted while training {arch.name} seed {seed}: re-run with --resume to continue "
                         f"from the last checkpoint in {checkpoint_dir}") from None

@@ -44,6 +44,7 @@ class TrainConfig:
     checkpoint_dir: Optional[Path] = None
     checkpoint_seconds: float = 60.0  # at most one checkpoint per this much training (and the last epoch)
     resume: bool = False
+    compile: bool = False  # torch.compile the forward pass (CUDA only; see compile_model)
 
 
 @dataclass
@@ -115,6 +116,40 @@ def evaluate_scores(labels: np.ndarray, scores: np.ndarray, task: str) -> tuple[
     return float(getACC(labels, scores, task)), float(getAUC(labels, scores, task))
 
 
+def compile_model(model: nn.Module, device: torch.device, requested: bool) -> nn.Module:
+    """`torch.compile(model)` on CUDA when asked, else the model itself. On CPU the compile time
+    (tens of seconds per architecture) is never repaid by a MedMNIST-sized run, and inductor needs
+    a C++ toolchain, so the request is ignored there. The CUDA path is unproven in this project's
+    CI (no GPU); dynamic=False because the last, shorter batch recompiles once, not per step."""
+    if not requested or device.type != "cuda":
+        return model
+    return torch.compile(model, dynamic=False)
+
+
+def load_checkpoint(path: Path, device) -> dict:
+    """A checkpoint's tensors and plain values, never its code: torch's weights-only unpickler
+    refuses any other object, so a crafted last.pt cannot run anything (issue 12)."""
+    import pickle
+    import re
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch names the callable the pickle asked for ("unsupported GLOBAL posix.system ...")
+        code = re.search(r"GLOBAL\s+([\w.]+)", str(exc))
+        if code:
+            raise UserError(f"{path} holds more than weights (it calls {code.group(1)}) and was not loaded: "
+                            f"delete it, or pass --out DIR to start elsewhere") from None
+        raise UserError(f"{path} is not a readable checkpoint (UnpicklingError): delete it, "
+                        f"or pass --out DIR to start elsewhere") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable checkpoint ({type(exc).__name__}): delete it, "
+                        f"or pass --out DIR to start elsewhere") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{path} is not a medicalrec checkpoint: delete it, or pass --out DIR to start elsewhere")
+    return state
+
+
 class Trainer:
     """One training run: the model, the resident data, the optimiser state and the best weights so far."""
 
@@ -133,6 +168,9 @@ class Trainer:
         seed_everything(config.seed)
         # channels_last helps oneDNN on CPU (~7% for ResNet-18 at 28 px) as well as cuDNN.
         self.model = build().to(self.device, memory_format=torch.channels_last)
+        # the compiled module runs the steps; state dicts are read from and written to self.model,
+        # so checkpoints carry no "_orig_mod." prefixes and resume with or without --compile
+        self.forward = compile_model(self.model, self.device, config.compile)
         self.train_x, self.train_y = to_tensors(arrays["train"], self.device)
         self.val_x, _ = to_tensors(arrays["val"], self.device)
         self.test_x, _ = to_tensors(arrays["test"], self.device)
@@ -170,7 +208,7 @@ class Trainer:
             targets = self.train_y[index]
             targets = targets.float() if self.multi_label else targets[:, 0]
             with self._autocast():
-                outputs = self.model(self._batch(self.train_x[index]))
+                outputs = self.forward(self._batch(self.train_x[index]))
             loss = self.criterion(outputs.float(), targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -187,7 +225,7 @@ class Trainer:
         outputs = []
         for start in range(0, images.shape[0], self.eval_batch):
             with self._autocast():
-                outputs.append(self.model(self._batch(images[start:start + self.eval_batch])).float())
+                outputs.append(self.forward(self._batch(images[start:start + self.eval_batch])).float())
         logits = torch.cat(outputs)
         scores = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
         return scores.cpu().numpy()
@@ -219,7 +257,7 @@ class Trainer:
         path = self._checkpoint_path()
         if path is None or not path.exists():
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint(path, self.device)
         if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.identity:
             raise UserError(f"the checkpoint in {path.parent} is from a different run ({state.get('identity')}): "
                             f"drop --resume to start again, or pass --out DIR")

@@ -15,29 +15,36 @@ from ..kb import ExperimentRecord, KnowledgeBase, MeasurementRecord, PaperRecord
 from ..kb.db import KBError, seed_path
 from .datasets import MedMNISTDataset, kb_features
 from .train import TrainResult
+from .verify import FileCheck
 
 VALIDATION_REF_ID = "medicalrec-validation"
 VALIDATION_TITLE = "medicalrec validation runs (this project's own measurements)"
 PUBLISHED_REF_ID = "Yang2023MedMNISTv2"
 
 
-def setting_for(size: int, epochs: int, seed: int, device: str) -> str:
-    return f"size={size};epochs={epochs};seed={seed};device={device}"
+def setting_for(size: int, epochs: int, seed: int, device: str, verified: bool = True) -> str:
+    # an unverified file's run never replaces the verified run of the same setting
+    return f"size={size};epochs={epochs};seed={seed};device={device}" + ("" if verified else ";unverified")
 
 
 def record_run(store: KnowledgeBase, dataset: MedMNISTDataset, size: int, model: str, seed: int,
-               result: TrainResult) -> int:
-    """Store one run (replacing an earlier run of the same setting); returns its experiment id."""
-    setting = setting_for(size, result.epochs, seed, result.device)
+               result: TrainResult, file_check: Optional[FileCheck] = None) -> int:
+    """Store one run (replacing an earlier run of the same setting); returns its experiment id.
+    `file_check` (the md5 check of the data file) goes into the provenance: the snippet says
+    whether the file was verified, the notes give its md5."""
+    verified = file_check is None or file_check.verified
+    setting = setting_for(size, result.epochs, seed, result.device, verified)
     snippet = (f"medicalrec validate: {model} on {dataset.canonical} {size}px, seed {seed}, {result.epochs} epochs "
-               f"on {result.device_name}: test ACC {result.test_acc:.3f}, AUC {result.test_auc:.3f}")
+               f"on {result.device_name}: test ACC {result.test_acc:.3f}, AUC {result.test_auc:.3f}"
+               + ("" if verified else "; UNVERIFIED data file (--no-verify)"))
     provenance = Provenance(method="validated", snippet=snippet)
     record = ExperimentRecord(
         model=model, dataset=dataset.canonical, setting=setting, features=kb_features(dataset, size),
         measurements=[MeasurementRecord("accuracy", result.test_acc, provenance, split="test"),
                       MeasurementRecord("auc", result.test_auc, provenance, split="test")],
         notes=(f"best validation AUC {result.val_auc:.4f} at epoch {result.best_epoch}; "
-               f"{result.images_per_s:.0f} training images/s on {result.device_name}"),
+               f"{result.images_per_s:.0f} training images/s on {result.device_name}"
+               + (f"; {file_check.provenance()}" if file_check is not None else "")),
     )
     paper = PaperRecord(ref_id=VALIDATION_REF_ID, title=VALIDATION_TITLE, origin="validated")
     saved = store.save_paper(paper, [record], replace_existing=True)
