@@ -7,7 +7,7 @@ Every fixtures/gold/<stem>.json names a PDF in ../shared/fixtures/pdfs or pdfs_m
    "proposed");
 2. `--cv K`: splits the papers into K folds (grouped by paper: no paper's candidates on both
    sides), trains the scorer on K-1 folds with its threshold chosen by an inner grouped CV on
-   those folds only, and runs the whole pipeline on each held-out paper with that fold's scorer.
+   those folds only (and the count resolver of `feature_resolver.py` on the same folds), and runs the whole pipeline on each held-out paper with that fold's scorer.
    Held-out tuple P/R/F1 (pooled, per fold mean ± sd, per-paper mean) and feature accuracy are
    the headline; the in-sample figure (trained and scored on all papers) is printed beside it;
 3. `--train`: fits the scorer on all papers, threshold from the grouped CV, and writes
@@ -125,11 +125,11 @@ def pdf_of(stem: str) -> Path | None:
     return next((d / f"{stem}.pdf" for d in PDF_DIRS if (d / f"{stem}.pdf").exists()), None)
 
 
-def run_paper(pdf: Path, scorer):
+def run_paper(pdf: Path, scorer, resolver=None):
     from medicalrec.extract.pdf import read_pdf
     from medicalrec.extract.pipeline import extract_document
 
-    return extract_document(read_pdf(pdf), scorer=scorer)
+    return extract_document(read_pdf(pdf), scorer=scorer, resolver=resolver)
 
 
 def predicted_tuples(result) -> list[dict]:
@@ -262,9 +262,16 @@ def train(rows_by_paper: dict, gold_counts: dict[str, int], stems: list[str], *,
     return scorer
 
 
+def train_resolver(stems: list[str], evidence: dict[str, list], gold_docs: dict[str, dict], *, seed: int = 0):
+    """The count resolver fit on `stems` alone (bench/feature_resolver.py holds its training)."""
+    from feature_resolver import train as fit
+
+    return fit(stems, evidence, gold_docs, seed=seed)
+
+
 def collect(gold_docs: dict[str, dict], matcher: ModelMatcher, cache: Path | None) -> dict:
     """Candidates (features) and labels per paper, from one run of the pipeline without a scorer."""
-    key = {stem: pdf_of(stem).stat().st_mtime for stem in gold_docs}
+    key = {stem: pdf_of(stem).stat().st_mtime for stem in gold_docs} | {"cache_layout": 2}
     if cache and cache.exists():
         stored = pickle.loads(cache.read_bytes())
         if stored.get("key") == key:
@@ -273,7 +280,7 @@ def collect(gold_docs: dict[str, dict], matcher: ModelMatcher, cache: Path | Non
     for stem in sorted(gold_docs):
         result = run_paper(pdf_of(stem), scorer=None)
         labels = label_candidates(result.candidates, gold_docs[stem]["tuples"], matcher)
-        rows_by_paper[stem] = ([c.features for c in result.candidates], labels, result.candidates)
+        rows_by_paper[stem] = ([c.features for c in result.candidates], labels, result.candidates, result.evidence)
     if cache:
         cache.write_bytes(pickle.dumps({"key": key, "rows": rows_by_paper}))
     return rows_by_paper
@@ -318,14 +325,18 @@ def main(argv: list[str] | None = None) -> int:
     stems = sorted(gold_docs)
     folds = folds_of(stems, args.cv, args.seed)
     papers, per_fold = [], []
+    evidence = {stem: rows_by_paper[stem][3] for stem in stems}
     for fold in range(args.cv):
-        scorer = train(rows_by_paper, gold_counts, [s for s in stems if folds[s] != fold], seed=args.seed)
+        train_stems = [s for s in stems if folds[s] != fold]
+        scorer = train(rows_by_paper, gold_counts, train_stems, seed=args.seed)
+        # The count resolver is trained on the same papers as the scorer, never on the held-out ones.
+        resolver = train_resolver(train_stems, evidence, gold_docs, seed=args.seed)
         fold_papers = []
         for stem in [s for s in stems if folds[s] == fold]:
             if args.fast:
                 scored = score_candidates_only(rows_by_paper[stem][2], scorer, gold_docs[stem], matcher)
             else:
-                scored = score_paper(run_paper(pdf_of(stem), scorer), gold_docs[stem], matcher)
+                scored = score_paper(run_paper(pdf_of(stem), scorer, resolver), gold_docs[stem], matcher)
             scored.update(paper=stem, fold=fold, threshold=scorer.threshold)
             fold_papers.append(scored)
         papers.extend(fold_papers)
@@ -338,11 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     held_out["fold_feature_accuracy_mean"] = round(statistics.mean(f["feature_accuracy"] for f in per_fold), 3)
     held_out["fold_feature_accuracy_sd"] = round(statistics.pstdev(f["feature_accuracy"] for f in per_fold), 3)
     full = train(rows_by_paper, gold_counts, stems, seed=args.seed)
+    full_resolver = train_resolver(stems, evidence, gold_docs, seed=args.seed)
     if args.fast:
         in_sample = summarise([dict(score_candidates_only(rows_by_paper[s][2], full, gold_docs[s], matcher), paper=s)
                                for s in stems])
     else:
-        in_sample = summarise([dict(score_paper(run_paper(pdf_of(s), full), gold_docs[s], matcher), paper=s)
+        in_sample = summarise([dict(score_paper(run_paper(pdf_of(s), full, full_resolver), gold_docs[s], matcher), paper=s)
                                for s in stems])
     if args.train:
         from medicalrec.extract.scorer import SCORER_PATH

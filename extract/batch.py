@@ -8,11 +8,11 @@ extraction fails, gets a status and a one-line reason and never stops the batch.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
-import multiprocessing
+import os
+import stat
 import time
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
@@ -25,7 +25,8 @@ from ..kb import KBError, KnowledgeBase, PaperRecord, Provenance
 from ..kb.records import normalize_doi
 from ..kb.schema import FileStatus
 from .openalex import OpenAlex, OpenAlexError, apply_work, work_url_by_doi
-from .pdf import PdfProblem, read_pdf, sha256_file
+from .pdf import PdfProblem, read_pdf, sha256_file, text_limits
+from .workers import Limits, run_extractions, run_limited
 
 if TYPE_CHECKING:
     from .pipeline import DocumentResult
@@ -83,39 +84,105 @@ class Extraction:
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     """PDF files, folders (every *.pdf below, recursively) and globs, in order, without duplicates.
-    A file named explicitly is taken whatever its suffix: `read_pdf` says what it really is."""
+    A file named explicitly is taken whatever its suffix or kind: `read_pdf` says what it really is.
+
+    Names are taken as the bytes they are (a name that is not UTF-8 is kept, surrogate-escaped);
+    folders are walked once each, by inode, so a symbolic link back up the tree is not followed twice.
+    """
     found: list[Path] = []
     for item in inputs:
-        raw = str(item)
+        raw = os.fsdecode(item) if isinstance(item, bytes) else str(item)
         path = Path(raw).expanduser()
         if path.is_dir():
-            matches = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf")
+            matches = sorted(p for p in _walk_files(path) if p.suffix.lower() == ".pdf")
             if not matches:
-                raise UserError(f"no *.pdf file under {raw}: pass PDF files, folders or globs")
-        elif path.is_file():
-            matches = [path]
+                raise UserError(f"no *.pdf file under {display(raw)} (its subfolders included): pass PDF files, "
+                                "folders or globs")
+        elif path.exists() or path.is_symlink():
+            matches = [path]  # a file, a FIFO, a device or a broken link: each gets a status
         elif glob.has_magic(raw):
-            matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True) if Path(m).is_file())
+            matches = sorted(_glob_files(str(path)))
             if not matches:
-                raise UserError(f"no file matches {raw!r}: check the pattern")
+                raise UserError(f"no file matches {display(raw)!r}: check the pattern")
         else:
-            raise UserError(f"no such file or folder: {raw}")
+            raise UserError(f"no such file or folder: {display(raw)}")
         found.extend(matches)
-    unique: dict[Path, Path] = {}
+    unique: dict[str, Path] = {}
     for path in found:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(os.path.realpath(path), path)
     return list(unique.values())
+
+
+def display(name: str | Path) -> str:
+    """A file name (or a message holding one) as it can be printed and stored: bytes that are not
+    UTF-8 appear as \\xNN."""
+    text = os.fspath(name)
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _walk_files(root: Path) -> Iterator[Path]:
+    """Every non-folder entry below `root`; symbolic links to folders are followed, each folder once."""
+    seen: set[tuple[int, int]] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            subfolders.clear()
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            subfolders.clear()  # a loop, or a second way into a folder already read
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        subfolders.sort()
+        for name in files:
+            yield Path(folder, name)
+
+
+def _glob_files(pattern: str) -> Iterator[Path]:
+    """glob.glob without its hazards: a recursive `**` walks each folder once (glob itself follows
+    a symbolic-link loop until the path is too long); folders that match are not files."""
+    if "**" not in pattern:
+        for match in glob.glob(pattern):
+            if not os.path.isdir(match):
+                yield Path(match)
+        return
+    parts = Path(pattern).parts
+    first_magic = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root = Path(*parts[:first_magic]) if first_magic else Path(".")
+    wanted = parts[first_magic:]
+    if not root.is_dir():
+        return
+    for path in _walk_files(root):
+        if _match_parts(path.relative_to(root).parts, wanted):
+            yield path if first_magic else Path(os.path.relpath(path))
+
+
+def _match_parts(parts: Sequence[str], pattern: Sequence[str]) -> bool:
+    """Path components against glob components, where `**` matches any number of folders."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_match_parts(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    hidden = parts and parts[0].startswith(".") and not pattern[0].startswith(".")
+    return bool(parts) and not hidden and fnmatch.fnmatchcase(parts[0], pattern[0]) and \
+        _match_parts(parts[1:], pattern[1:])
 
 
 # ---------------------------------------------------------------- the worker side
 
-def extract_path(path: str, min_confidence: Optional[float] = None) -> Extraction:
-    """read_pdf + extract_document for one file; runs in a worker process (or in-process)."""
+def extract_path(path: str, min_confidence: Optional[float] = None, limits: Limits = Limits()) -> Extraction:
+    """read_pdf + extract_document for one file; runs in a worker process (or in-process). The
+    text-size limits are checked here, before the NLP pipeline sees the text; `run_extractions`
+    enforces the time and memory limits around this call."""
     from .pipeline import extract_document
 
     started = time.perf_counter()
     try:
-        document = read_pdf(path)
+        with text_limits(limits.chars, limits.page_content_bytes):
+            document = read_pdf(path)
     except PdfProblem as problem:
         return Extraction(path, _sha256_or_none(path), problem=(problem.status, problem.reason),
                           seconds=time.perf_counter() - started)
@@ -133,40 +200,60 @@ def extract_path(path: str, min_confidence: Optional[float] = None) -> Extractio
     return extraction
 
 
+def over_limit(path: str, status: str, reason: str, seconds: float) -> Extraction:
+    """The answer for a file stopped at a limit (status `timeout` or `too_large`)."""
+    return Extraction(path, _sha256_or_none(path), problem=(status, reason), seconds=seconds)
+
+
+def worker_died(path: str, why: str) -> Extraction:
+    return Extraction(path, _sha256_or_none(path), error=f"{why}: re-run this file alone to see why")
+
+
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
 
 
 def _sha256_or_none(path: str) -> Optional[str]:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a FIFO or a device: reading it could block or never end
         return sha256_file(path)
     except OSError:
         return None
 
 
-def _warm_worker() -> None:
+def warm_worker() -> None:
     """Load the spaCy pipeline once per worker, before the first file."""
     from .pipeline import build_pipeline
 
     build_pipeline()
 
 
-def _extract_all(paths: Sequence[str], workers: int, extract: Callable[[str], Extraction]) -> Iterator[Extraction]:
-    if workers <= 1 or len(paths) <= 1:
-        for path in paths:
-            yield extract(path)
-        return
-    # spawn, not fork: the parent holds an open SQLite connection that must not be shared.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(paths)), mp_context=context,
-                             initializer=_warm_worker) as pool:
-        futures: dict[Future, str] = {pool.submit(extract, path): path for path in paths}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                yield Extraction(futures[future], None, error="a worker process died or could not start (out of memory?): "
-                                                             "re-run with --workers 1")
+def _limited_on_ray(job: tuple[Callable[[str], Extraction], str, Limits]) -> Extraction:
+    """One file as a Ray task: the spaCy pipeline loaded once per Ray worker, the file under its
+    limits there, the Extraction sent back to the driver, which alone writes the KB."""
+    extract, path, limits = job
+    warm_worker()
+    return run_limited(extract, path, limits, over_limit)
+
+
+def _on_ray(paths: Sequence[str], extract: Callable[[str], Extraction], limits: Limits,
+            address: Optional[str]) -> Iterator[Extraction]:
+    from ..executor import Job, run_jobs
+
+    jobs = [Job(path, _limited_on_ray, (extract, path, limits)) for path in paths]
+    for outcome in run_jobs(jobs, "ray", address=address):
+        yield outcome.value if outcome.ok else worker_died(outcome.job.key, outcome.error)
+
+
+def _extract_all(paths: Sequence[str], workers: int, extract: Callable[[str], Extraction],
+                 limits: Limits, executor: str = "local", address: Optional[str] = None) -> Iterator[Extraction]:
+    """Where the extractions run: this process, `workers` processes (see workers.py), or Ray tasks."""
+    if executor == "ray":
+        return _on_ray(paths, extract, limits, address)
+    return run_extractions(paths, workers, extract, limits, on_limit=over_limit, on_death=worker_died,
+                           warm=warm_worker if extract is extract_path or getattr(extract, "func", None) is extract_path
+                           else None)
 
 
 # ---------------------------------------------------------------- the parent side
@@ -182,11 +269,16 @@ def run_batch(
     on_start: Optional[Callable[[int], None]] = None,
     on_file: Optional[Callable[[FileOutcome], None]] = None,
     extract: Callable[[str], Extraction] = extract_path,
+    limits: Limits = Limits(),
+    executor: str = "local",
+    ray_address: Optional[str] = None,
 ) -> list[FileOutcome]:
     """Extract every input into `kb`; returns one outcome per file, in input order.
 
     `doi` overrides the DOI of a single input (and re-extracts it). `on_start(total)` and `on_file(outcome)` drive a
-    progress display. `extract` must be picklable when workers > 1.
+    progress display. `extract` must be picklable when workers > 1. Each file runs under `limits`
+    (time and memory here; `extract_path` takes the text-size limits as its own argument).
+    `executor="ray"` runs each file as a Ray task (`workers` is then Ray's business).
     """
     paths = collect_inputs(inputs)
     if doi and len(paths) != 1:
@@ -204,7 +296,7 @@ def run_batch(
         outcomes[str(path)] = skipped
         if on_file:
             on_file(skipped)
-    for extraction in _extract_all(pending, workers, extract):
+    for extraction in _extract_all(pending, workers, extract, limits, executor, ray_address):
         outcome = store_extraction(kb, extraction, names[extraction.path], openalex=openalex, doi=doi)
         outcomes[extraction.path] = outcome
         if on_file:
@@ -217,7 +309,7 @@ def _source_names(paths: Sequence[Path]) -> dict[str, str]:
     counts: dict[str, int] = {}
     for path in paths:
         counts[path.name] = counts.get(path.name, 0) + 1
-    return {str(p): p.name if counts[p.name] == 1 else f"{p.parent.name}/{p.name}" for p in paths}
+    return {str(p): display(p.name if counts[p.name] == 1 else f"{p.parent.name}/{p.name}") for p in paths}
 
 
 def _unchanged(kb: KnowledgeBase, path: Path, name: str) -> Optional[FileOutcome]:
@@ -235,7 +327,7 @@ def _unchanged(kb: KnowledgeBase, path: Path, name: str) -> Optional[FileOutcome
     status = "ok" if n_measurements else "no_results"
     kb.record_file_status(name, status, sha256=sha, reason=UNCHANGED, n_pages=n_pages,
                           n_experiments=n_experiments, n_measurements=n_measurements)
-    return FileOutcome(name, str(path), status, UNCHANGED, sha, n_pages, n_experiments, n_measurements,
+    return FileOutcome(name, display(path), status, UNCHANGED, sha, n_pages, n_experiments, n_measurements,
                        title=paper.title, doi=paper.doi)
 
 
@@ -291,14 +383,14 @@ def save_result(kb: KnowledgeBase, paper: PaperRecord, result: "DocumentResult"
 def store_extraction(kb: KnowledgeBase, extraction: Extraction, name: str, *,
                      openalex: Optional[OpenAlex] = None, doi: Optional[str] = None) -> FileOutcome:
     """Turn a worker's answer into KB rows and a file status."""
-    outcome = FileOutcome(name, extraction.path, "ok", sha256=extraction.sha256, n_pages=extraction.n_pages,
+    outcome = FileOutcome(name, display(extraction.path), "ok", sha256=extraction.sha256, n_pages=extraction.n_pages,
                           seconds=round(extraction.seconds, 3))
     if extraction.problem is not None:
-        outcome.status, outcome.reason = extraction.problem
+        outcome.status, outcome.reason = extraction.problem[0], display(extraction.problem[1])
         kb.record_file_status(name, outcome.status, sha256=extraction.sha256, reason=outcome.reason)
         return outcome
     if extraction.error is not None:
-        return _failed(kb, outcome, f"extraction error ({extraction.error})")
+        return _failed(kb, outcome, f"extraction error ({display(extraction.error)})")
 
     result = extraction.result
     paper = PaperRecord(

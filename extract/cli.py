@@ -9,6 +9,7 @@ from typing_extensions import Annotated
 
 from ..errors import UserError
 from ..output import JsonOption, KBOption, console, err_console, print_json
+from .workers import DEFAULT_CHARS, DEFAULT_MEMORY_MB, DEFAULT_SECONDS, Limits
 
 
 def register(app: typer.Typer) -> None:
@@ -29,19 +30,34 @@ def extract(
         "--min-confidence", min=0.0, max=1.0,
         help="Accept results whose scorer confidence reaches this; the rest wait for review (medicalrec kb review). "
              "Default: the threshold the shipped scorer was cross-validated at.", show_default=False)] = None,
+    max_seconds: Annotated[float, typer.Option(
+        "--max-seconds", min=1.0, help="Per-file time limit; a file over it gets status timeout.")] = DEFAULT_SECONDS,
+    max_chars: Annotated[int, typer.Option(
+        "--max-chars", min=1000, help="Per-file limit on characters of text; over it: status too_large.")] = DEFAULT_CHARS,
+    max_memory: Annotated[int, typer.Option(
+        "--max-memory", min=64, help="Per-file memory limit in MB (growth over the loaded pipeline); over it: status "
+                                     "too_large.")] = DEFAULT_MEMORY_MB,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="local (this machine, --workers processes), or ray: each file a Ray task "
+                           "(pip install 'medicalrec[ray]'); the KB is written here alone.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="With --executor ray: join this cluster (default: start a local one).",
+        show_default=False)] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Extract experiments (model, dataset, features, metrics) from PDFs into the KB.
 
-    Each file gets a status (ok, no_results, not_pdf, empty, corrupt, encrypted, no_text_layer, error) and a one-line reason. Exit code 1 when any file failed.
+    Each file gets a status (ok, no_results, not_pdf, empty, corrupt, encrypted, no_text_layer, too_large, timeout, error) and a one-line reason; a file over a --max-* limit stops there and the batch goes on. Exit code 1 when any file failed.
 
     Set OPENALEX_API_KEY to add bibliographic metadata from OpenAlex.
 
     Example: medicalrec extract papers/ --kb my.db --offline --workers 2
     """
+    from ..executor import check_executor
     from ..kb import KnowledgeBase
     from . import batch, openalex
 
+    check_executor(executor)
     if not paths and not doi:
         raise UserError("nothing to extract: pass PDF files or folders, or --doi DOI to read a paper's "
                         "OpenAlex abstract")
@@ -56,8 +72,10 @@ def extract(
     client = openalex.connect(offline=offline, kb=store, notify=_note, config=config)
     try:
         if paths:
+            limits = Limits(seconds=max_seconds, chars=max_chars, memory_mb=max_memory)
             outcomes = _run_with_progress(paths, store, workers=workers, force=force, doi=doi, client=client,
-                                          min_confidence=min_confidence)
+                                          min_confidence=min_confidence, limits=limits, executor=executor,
+                                          ray_address=ray_address)
         else:
             outcomes = [batch.extract_doi(doi, store, client)]
     finally:
@@ -78,7 +96,8 @@ def _note(message: str) -> None:
     err_console.print(message, style="dim", soft_wrap=True, markup=False, highlight=False)
 
 
-def _run_with_progress(paths, store, *, workers, force, doi, client, min_confidence=None):
+def _run_with_progress(paths, store, *, workers, force, doi, client, min_confidence=None, limits=None,
+                       executor="local", ray_address=None):
     from functools import partial
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -94,7 +113,8 @@ def _run_with_progress(paths, store, *, workers, force, doi, client, min_confide
             paths, store, workers=workers, force=force, doi=doi, openalex=client,
             on_start=lambda total: progress.update(task, total=total),
             on_file=lambda o: progress.update(task, advance=1, last=f"{o.source_file}: {o.status}"),
-            extract=partial(batch.extract_path, min_confidence=min_confidence),
+            extract=partial(batch.extract_path, min_confidence=min_confidence, limits=limits),
+            limits=limits, executor=executor, ray_address=ray_address,
         )
 
 

@@ -21,6 +21,7 @@ from .numbers import WORD_NUMBER_PATTERN, parse_count, word_to_int
 
 if TYPE_CHECKING:
     from .layout import Grid
+    from .resolver import Resolver
 
 _N = rf"(\d{{1,3}}(?:,\d{{3}})+|\d+|{WORD_NUMBER_PATTERN})"
 _NOUN = r"(?:images?|samples?|scans?|photographs?|radiographs?|slides?|pictures?|x-?rays?|mris?|ct scans?|cases|" \
@@ -47,6 +48,8 @@ class Evidence:
     model: Optional[str] = None        # a statement about one model (pretrained)
     ratio: Optional[float] = None      # "80% for training": a share, not a count
     narrows: bool = False              # "only 1380 images left to use": the subset used, over any total
+    position: float = 0.0              # where in the paper it is stated: 0 first sentence, 1 last
+    section: str = "body"
 
 
 def _snippet(text: str, start: int, end: int) -> str:
@@ -331,7 +334,10 @@ def missing(status: str, reason: str, method: str, source_url: Optional[str] = N
 _TIE_BREAK = {"width", "height", "channels", "augmentation", "pretrained"}
 
 
-def resolve(feature: str, evidence: list[Evidence], *, method: str, source_url: Optional[str] = None) -> FeatureField:
+def resolve(feature: str, evidence: list[Evidence], *, method: str, source_url: Optional[str] = None,
+            resolver: Optional["Resolver"] = None) -> FeatureField:
+    """One feature's value from its statements; a conflict goes to the learned `resolver` where one
+    is given, and stays `ambiguous` when it has no confident answer either."""
     values = [e for e in evidence if e.feature == feature and e.value is not None]
     if not values:
         return missing("not_reported", "not stated in the paper", method, source_url)
@@ -348,6 +354,12 @@ def resolve(feature: str, evidence: list[Evidence], *, method: str, source_url: 
         runner_up = support[ranked[1]]
         if not (feature in _TIE_BREAK and support[best] >= 1.5 * runner_up):
             listed = ", ".join(f"{v} ({first[v].method} p.{first[v].page})" for v in ranked[:4])
+            choice = resolver.choose(feature, values) if resolver is not None else None
+            if choice is not None:
+                value, probability = choice
+                return FeatureField.reported(value, _provenance(first[value], source_url, round(probability, 2)),
+                                             f"the paper states several values ({listed}); the resolver trained on"
+                                             f" gold takes {value} (p={probability:.2f})")
             return missing("ambiguous", f"the paper states conflicting values: {listed}", method, source_url)
     chosen = first[best]
     confidence = min(1.0, 0.6 + 0.15 * support[best]) if len(ranked) == 1 else 0.6
@@ -398,10 +410,11 @@ def _only_train_test(evidence: list[Evidence]) -> bool:
     return any(e.feature == "n_train" for e in evidence) and any(e.feature == "n_test" for e in evidence)
 
 
-def paper_features(evidence: list[Evidence], *, method: str, source_url: Optional[str] = None) -> dict[str, FeatureField]:
+def paper_features(evidence: list[Evidence], *, method: str, source_url: Optional[str] = None,
+                   resolver: Optional["Resolver"] = None) -> dict[str, FeatureField]:
     """The paper-level value of every count and setting feature (domain, modality and the
     per-model features are filled by the pipeline)."""
-    fields = {name: resolve(name, evidence, method=method, source_url=source_url)
+    fields = {name: resolve(name, evidence, method=method, source_url=source_url, resolver=resolver)
               for name in ("n_samples", "n_train", "n_test", "n_val", "k_fold", "width", "height", "channels",
                            "n_classes")}
     derive_split_counts(fields, evidence, source_url)

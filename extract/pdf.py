@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import stat
 import struct
 import warnings
 import zlib
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
+from pypdf.generic import ArrayObject, IndirectObject, StreamObject
 
 from ..errors import UserError
 
-PDF_PROBLEMS = ("not_pdf", "empty", "corrupt", "encrypted", "no_text_layer")
+PDF_PROBLEMS = ("not_pdf", "empty", "corrupt", "encrypted", "no_text_layer", "too_large")
 
 # Below this many characters per page on average, a PDF whose pages hold images is a scan.
 MIN_TEXT_CHARS_PER_PAGE = 25
@@ -115,19 +119,18 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_pdf(path: str | Path) -> PdfDocument:
-    """Read `path`; raises PdfProblem (status + one-line reason) when it holds no usable text."""
+def read_pdf(path: str | Path, *, max_chars: Optional[int] = None,
+             max_page_content_bytes: Optional[int] = None) -> PdfDocument:
+    """Read `path`; raises PdfProblem (status + one-line reason) when it holds no usable text.
+
+    `max_chars` stops reading once the text passes it, and `max_page_content_bytes` refuses a page
+    whose content stream is larger, before pypdf parses it (status `too_large` for both): a page of
+    a million operators costs pypdf minutes. Unset, they come from the enclosing `text_limits`."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(HEADER_WINDOW)
-    except FileNotFoundError:
-        raise UserError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a folder: pass PDF files, or the folder to `extract` to read every PDF in it") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    default_chars, default_page_bytes = _TEXT_LIMITS.get()
+    max_chars = default_chars if max_chars is None else max_chars
+    max_page_content_bytes = default_page_bytes if max_page_content_bytes is None else max_page_content_bytes
+    head, size = _open_head(path)
     if size == 0:
         raise PdfProblem("empty", "empty file (0 bytes): re-download or re-export it", path)
     if b"%PDF-" not in head:
@@ -141,17 +144,21 @@ def read_pdf(path: str | Path) -> PdfDocument:
         except PdfProblem:
             raise
         except _MALFORMED as exc:
-            raise PdfProblem("corrupt", f"corrupt PDF ({_describe_error(exc)}): re-download or repair it "
-                                        "(e.g. qpdf --repair)", path) from None
+            raise _malformed(exc, path, size) from None
         if not page_objects:
-            raise PdfProblem("empty", "the PDF has no pages", path)
-        pages, problems = _read_pages(page_objects)
+            raise PdfProblem("empty", "the PDF has no pages (its page tree is empty): re-download or re-export it", path)
+        pages, problems = _read_pages(page_objects, path, max_chars, max_page_content_bytes)
         info = _metadata(reader)
 
     if len(problems) == len(pages):
-        raise PdfProblem("corrupt", f"no page could be read ({problems[0]}): re-download or repair it", path)
+        raise _unreadable_pages(problems, path)
     text_chars = sum(len(page.text.strip()) for page in pages)
     if text_chars < MIN_TEXT_CHARS_PER_PAGE * len(pages):
+        broken = [message for kind, message in problems if kind == "content"]
+        if broken:
+            raise PdfProblem("corrupt", f"malformed page content ({broken[0]}); the pages hold "
+                                        f"{_count(text_chars, 'character')} of text: repair it (e.g. qpdf "
+                                        "--repair) or re-download it", path)
         if any(_has_images(page) for page in page_objects):
             raise PdfProblem("no_text_layer", f"scanned PDF ({_count(len(pages), 'page')} of images, "
                                               f"{_count(text_chars, 'character')} of text): run OCR (e.g. ocrmypdf) "
@@ -161,7 +168,88 @@ def read_pdf(path: str | Path) -> PdfDocument:
 
     info["doi"] = info["doi"] or find_doi(" ".join(page.text for page in pages[:DOI_PAGES]))
     return PdfDocument(path=path, sha256=sha256_file(path), pages=pages, metadata=info,
-                       warnings=[f"page {p}" for p in problems])
+                       warnings=[message for _, message in problems])
+
+
+_TEXT_LIMITS: ContextVar[tuple[Optional[int], Optional[int]]] = ContextVar("text_limits", default=(None, None))
+
+
+@contextmanager
+def text_limits(max_chars: Optional[int], max_page_content_bytes: Optional[int]) -> Iterator[None]:
+    """Limits for every `read_pdf` inside, whoever calls it (the batch runner sets them per file)."""
+    token = _TEXT_LIMITS.set((max_chars, max_page_content_bytes))
+    try:
+        yield
+    finally:
+        _TEXT_LIMITS.reset(token)
+
+
+def _open_head(path: Path) -> tuple[bytes, int]:
+    """The file's first bytes and its size; only a regular file is opened (a FIFO would block)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise PdfProblem("not_pdf", f"a broken symbolic link (to {os.readlink(path)}): fix the link or pass "
+                                        "the PDF itself", path) from None
+        raise UserError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UserError(f"{path} is a folder: pass PDF files, or the folder to `extract` to read every PDF in it")
+    if not stat.S_ISREG(info.st_mode):
+        raise PdfProblem("not_pdf", f"not a regular file but {_file_kind(info.st_mode)}: pass the PDF file itself",
+                         path)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(HEADER_WINDOW), info.st_size
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _malformed(exc: BaseException, path: Path, size: int) -> PdfProblem:
+    """The one-line reason for a file pypdf cannot open."""
+    message = str(exc)
+    if _size_limit(exc):
+        return PdfProblem("too_large", f"a stream is larger than pypdf reads ({_describe_error(exc)}): a "
+                                       "decompression bomb or a damaged stream; repair or re-export it", path)
+    if isinstance(exc, RecursionError) or "depth" in message or "cycl" in message or "loop" in message:
+        return PdfProblem("corrupt", f"malformed page tree ({_describe_error(exc)}): repair it (e.g. qpdf --repair) "
+                                     "or re-download it", path)
+    if "ended unexpectedly" in message or "EOF" in message or "startxref" in message:
+        return PdfProblem("corrupt", f"truncated or damaged PDF ({_count(size, 'byte')}; {_describe_error(exc)}): "
+                                     "the download or copy was cut short; re-download it (or qpdf --repair)", path)
+    return PdfProblem("corrupt", f"corrupt PDF ({_describe_error(exc)}): re-download or repair it (e.g. qpdf --repair)",
+                      path)
+
+
+def _size_limit(exc: BaseException) -> bool:
+    """pypdf's own limits on how much it inflates or parses, as opposed to loops and bad syntax."""
+    message = str(exc).lower()
+    return isinstance(exc, LimitReachedError) and any(w in message for w in ("decompress", "tokens", "output length"))
+
+
+def _unreadable_pages(problems: list[tuple[str, str]], path: Path) -> PdfProblem:
+    kinds = {kind for kind, _ in problems}
+    first = problems[0][1]
+    if "size" in kinds:
+        return PdfProblem("too_large", f"no page could be read ({first}): a stream is over pypdf's size limits (a "
+                                       "decompression bomb, or far more than a paper holds); re-export or split it", path)
+    if kinds == {"content"}:
+        return PdfProblem("corrupt", f"no page could be read ({first}): the page tree or content is malformed; "
+                                     "repair it (e.g. qpdf --repair) or re-download it", path)
+    return PdfProblem("corrupt", f"no page could be read ({first}): re-download or repair it "
+                                 "(e.g. qpdf --repair)", path)
 
 
 def _unlock(reader: PdfReader, path: Path) -> None:
@@ -184,16 +272,55 @@ def _unlock(reader: PdfReader, path: Path) -> None:
 _LIGATURES = str.maketrans({"ﬁ": "fi", "ﬂ": "fl", "ﬀ": "ff", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 
 
-def _read_pages(page_objects: list) -> tuple[list[Page], list[str]]:
+def _read_pages(page_objects: list, path: Path, max_chars: Optional[int] = None,
+                max_page_content_bytes: Optional[int] = None) -> tuple[list[Page], list[tuple[str, str]]]:
+    """The pages' text, and (kind, message) for each page that could not be read: kind is
+    "content" (malformed /Contents), "size" (over pypdf's limits) or "other"."""
     pages, problems = [], []
+    total_chars = 0
     for number, page in enumerate(page_objects, start=1):
+        text = ""
         try:
-            text = (page.extract_text() or "").translate(_LIGATURES)
+            malformed = _check_contents(page, number, path, max_page_content_bytes)
+            if malformed:
+                problems.append(("content", f"page {number}: {malformed}"))
+            else:
+                text = (page.extract_text() or "").translate(_LIGATURES)
         except _MALFORMED as exc:
-            text = ""
-            problems.append(f"page {number}: {_describe_error(exc)}")
+            problems.append(("size" if _size_limit(exc) else "other", f"page {number}: {_describe_error(exc)}"))
+        total_chars += len(text)
+        if max_chars is not None and total_chars > max_chars:
+            raise PdfProblem("too_large", f"over {max_chars:,} characters of text by page {number} of "
+                                          f"{len(page_objects)} (limit --max-chars {max_chars}): not a paper, or raise "
+                                          "the limit", path)
         pages.append(Page(number=number, text=text, _source=page))
     return pages, problems
+
+
+def _check_contents(page, number: int, path: Path, max_bytes: Optional[int]) -> Optional[str]:
+    """Why a page's /Contents is not content, checked before pypdf parses it; None when it is.
+    Raises PdfProblem `too_large` when the content streams hold more than `max_bytes`.
+
+    pypdf reads a /Contents that is not a stream -- an array holding itself, the page object --
+    as an empty page, which then looks like a scan."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return None
+    resolved = contents.get_object()
+    items = resolved if isinstance(resolved, ArrayObject) else [contents]
+    size = 0
+    for item in items:
+        target = item.get_object() if isinstance(item, IndirectObject) else item
+        if not isinstance(target, StreamObject):
+            kind = "an array" if isinstance(target, ArrayObject) else f"a {type(target).__name__}"
+            return f"malformed page content: /Contents refers to {kind}, not a content stream (a reference loop?)"
+        if max_bytes is not None:
+            size += len(target.get_data())
+            if size > max_bytes:
+                raise PdfProblem("too_large", f"page {number}'s content stream is over {size / (1 << 20):.1f} MB "
+                                              f"(limit {max_bytes / (1 << 20):g} MB): far more drawing operators than "
+                                              "a paper's page holds; re-export or split the PDF", path)
+    return None
 
 
 def _has_images(page) -> bool:

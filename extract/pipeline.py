@@ -18,7 +18,7 @@ import re
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from ..kb import FEATURES, ExperimentRecord, FeatureField, MeasurementRecord, Provenance
 from . import features as feat
@@ -29,6 +29,7 @@ from .layout import Grid, grids_from_lines
 from .prose import (FIRST_PERSON, NOT_OWN_WORK, Prose, is_non_imaging_text, is_review, is_segmentation_paper,
                     is_segmentation_text, prepare_prose, titled_review, topic_rates)
 from .relations import CITATION, GENERIC_MODELS, MODEL_LABEL, DocumentContext, Result, SentenceView, find_label_models, is_head_of, model_key
+from .resolver import Resolver, load_resolver
 from .scorer import REVIEW_FLOOR, Scorer, load_scorer
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class DocumentResult:
     features: dict[str, FeatureField] = field(default_factory=dict)
     # Every candidate result with its score, kept and not (for training and evaluation).
     candidates: list[Candidate] = field(default_factory=list)
+    # Every feature statement read (for training the resolver and for evaluation).
+    evidence: list[feat.Evidence] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- document analysis
@@ -191,7 +194,9 @@ def analyse(prose: Prose, title: Optional[str] = None) -> Analysis:
 
 def _feature_evidence(analysis: Analysis, grids: list[Grid], method: str) -> list[feat.Evidence]:
     evidence: list[feat.Evidence] = []
-    for sentence, section, models in zip(analysis.sentences, analysis.sections, analysis.mention_models):
+    last = max(len(analysis.sentences) - 1, 1)
+    for index, (sentence, section, models) in enumerate(zip(analysis.sentences, analysis.sections,
+                                                              analysis.mention_models)):
         if section in NOT_OWN_WORK:
             continue
         cited = bool(CITATION.search(sentence.text))
@@ -202,9 +207,14 @@ def _feature_evidence(analysis: Analysis, grids: list[Grid], method: str) -> lis
         if cited and section == "body" and not FIRST_PERSON.search(sentence.text):
             # "Krizhevsky et al. [7] trained a network on ImageNet": how the cited work was trained.
             found = [e for e in found if e.feature not in ("pretrained", "augmentation")]
+        for e in found:
+            e.position, e.section = index / last, section
         evidence.extend(found)
+    pages = max((s.page or 0 for s in analysis.sentences), default=0) or 1
     for grid in grids:
-        evidence.extend(feat.table_evidence(grid))
+        for e in feat.table_evidence(grid):
+            e.position = min(1.0, max(0, (grid.page or 1) - 1) / pages)
+            evidence.append(e)
     return evidence
 
 
@@ -278,11 +288,11 @@ def _proposed_keys(results: list[Result], analysis: Analysis) -> set[str]:
 
 # ---------------------------------------------------------------------------- assembly
 def _experiments(candidates: list[Candidate], analysis: Analysis, evidence: list[feat.Evidence], method: str,
-                 source_url: Optional[str]) -> list[ExperimentRecord]:
+                 source_url: Optional[str], resolver: Optional[Resolver]) -> list[ExperimentRecord]:
     """One experiment per (model, setting, dataset) over the kept candidates, one measurement per
     (metric, average, split). A second value for the same measurement is another run of the model
     and becomes its own setting, so nothing the scorer kept is lost."""
-    paper = feat.paper_features(evidence, method=method, source_url=source_url)
+    paper = feat.paper_features(evidence, method=method, source_url=source_url, resolver=resolver)
     results = [_result(c) for c in candidates]
     proposed_keys = _proposed_keys(results, analysis)
     groups: dict[tuple[str, str, Optional[str]], list[tuple[Result, Candidate]]] = {}
@@ -397,7 +407,7 @@ def _title(document: "PdfDocument") -> Optional[str]:
 
 
 def _paper_level(experiments: list[ExperimentRecord], analysis: Analysis, evidence: list[feat.Evidence], method: str,
-                 source_url: Optional[str]) -> dict[str, FeatureField]:
+                 source_url: Optional[str], resolver: Optional[Resolver] = None) -> dict[str, FeatureField]:
     """The features of the paper's main setting. With experiments, each feature is the value most
     of them share (ties go to the paper's own model; `is_proposed` is "yes" when one experiment
     is the paper's own model). Without any, the same rules read the paper's statements directly:
@@ -422,7 +432,7 @@ def _paper_level(experiments: list[ExperimentRecord], analysis: Analysis, eviden
             preferred = next((f for f in own if f.value in tied), None)
             fields[name] = preferred or next(f for f in with_value if f.value in tied)
         return fields
-    fields = feat.paper_features(evidence, method=method, source_url=source_url)
+    fields = feat.paper_features(evidence, method=method, source_url=source_url, resolver=resolver)
     dataset = analysis.context.dataset
     fields["domain"] = _label_feature("DOMAIN", dataset, analysis, method, source_url)
     fields["modality"] = _label_feature("MODALITY", dataset, analysis, method, source_url)
@@ -471,18 +481,28 @@ NON_IMAGING_NOTE = ("not a medical-image paper: its text speaks of signals or ta
 SKIPPED_NOTES = (REVIEW_NOTE, SEGMENTATION_NOTE, NON_IMAGING_NOTE)
 
 
+class _Outcome(NamedTuple):
+    experiments: list[ExperimentRecord]
+    warnings: list[str]
+    features: dict[str, FeatureField]
+    candidates: list[Candidate] = []
+    evidence: list[feat.Evidence] = []
+
+
 def _document_results(prose: Prose, grids: list[Grid], title: Optional[str], method: str,
                       source_url: Optional[str], review: bool = False, scorer: Optional[Scorer] = None,
-                      threshold: Optional[float] = None) -> tuple[list[ExperimentRecord], list[str], dict[str, FeatureField], list[Candidate]]:
+                      threshold: Optional[float] = None, resolver: Optional[Resolver] = None) -> _Outcome:
     if review or titled_review(title):
-        return [], [REVIEW_NOTE], _review_features(method, source_url), []
+        return _Outcome([], [REVIEW_NOTE], _review_features(method, source_url))
+    resolver = resolver if resolver is not None else load_resolver()
     analysis = analyse(prose, title)
     evidence = _feature_evidence(analysis, grids, method)
     rates = topic_rates(prose.text)
-    if is_segmentation_paper(title) or is_segmentation_text(rates):
-        return [], [SEGMENTATION_NOTE], _paper_level([], analysis, evidence, method, source_url), []
-    if is_non_imaging_text(rates):
-        return [], [NON_IMAGING_NOTE], _paper_level([], analysis, evidence, method, source_url), []
+    for skipped, note in ((is_segmentation_paper(title) or is_segmentation_text(rates), SEGMENTATION_NOTE),
+                          (is_non_imaging_text(rates), NON_IMAGING_NOTE)):
+        if skipped:
+            return _Outcome([], [note], _paper_level([], analysis, evidence, method, source_url, resolver),
+                            evidence=evidence)
     context = analysis.context
     candidates = table_candidates(grids, section_of=lambda page, text: prose.section_of(page, text) or "body",
                                   main_model=context.main_model, main_dataset=context.dataset,
@@ -492,21 +512,23 @@ def _document_results(prose: Prose, grids: list[Grid], title: Optional[str], met
                                       main_dataset=context.dataset)
     add_document_features(candidates, _document_profile(analysis))
     kept = select_candidates(candidates, scorer if scorer is not None else load_scorer(), threshold)
-    experiments = _experiments(kept, analysis, evidence, method, source_url)
+    experiments = _experiments(kept, analysis, evidence, method, source_url, resolver)
     warnings = []
     accepted = [c for c in kept if c.accepted]
     if not accepted:
         warnings.append("no classification results found in the text" if not kept else
                         f"no result passed the scorer's threshold; {len(kept)} wait for review (medicalrec kb review)")
     with_values = [e for e in experiments if any(m.review_status == "accepted" for m in e.measurements)]
-    return experiments, warnings, _paper_level(with_values, analysis, evidence, method, source_url), candidates
+    return _Outcome(experiments, warnings, _paper_level(with_values, analysis, evidence, method, source_url, resolver),
+                    candidates, evidence)
 
 
 def extract_document(document: "PdfDocument", *, scorer: Optional[Scorer] = None,
-                     min_confidence: Optional[float] = None) -> DocumentResult:
+                     min_confidence: Optional[float] = None, resolver: Optional[Resolver] = None) -> DocumentResult:
     """Results and features of one PDF; provenance method "table" or "sentence", with page and snippet.
     Each measurement carries the scorer's confidence; those below `min_confidence` (default: the
-    scorer's cross-validated threshold) wait for review."""
+    scorer's cross-validated threshold) wait for review. `scorer` and `resolver` default to the
+    shipped ones."""
     title = _title(document)
     prose = prepare_prose(((page.number, page.text) for page in document.pages))
     grids: list[Grid] = []
@@ -514,21 +536,22 @@ def extract_document(document: "PdfDocument", *, scorer: Optional[Scorer] = None
     if not review:
         grids = [grid for page, lines in document.positioned_lines() if not prose.holds_no_own_work(page)
                  for grid in grids_from_lines(lines, page)]
-    source_url = None
-    experiments, warnings, features, candidates = _document_results(prose, grids, title, "sentence", source_url,
-                                                                    review, scorer, min_confidence)
+    outcome = _document_results(prose, grids, title, "sentence", None, review, scorer, min_confidence, resolver)
     metadata = document.metadata or {}
     doi = metadata.get("doi")
     if not doi:
         from .pdf import find_doi
         doi = find_doi(" ".join(page.text for page in document.pages[:2]))
-    return DocumentResult(title=title, doi=doi, year=metadata.get("year"), experiments=experiments,
-                          warnings=warnings, tables=len(grids), features=features, candidates=candidates)
+    return DocumentResult(title=title, doi=doi, year=metadata.get("year"), experiments=outcome.experiments,
+                          warnings=outcome.warnings, tables=len(grids), features=outcome.features,
+                          candidates=outcome.candidates, evidence=outcome.evidence)
 
 
 def extract_from_text(text: str, *, source_url: Optional[str] = None) -> DocumentResult:
     """Results and features of an abstract (OpenAlex): provenance method "openalex", no page."""
     prose = prepare_prose([(None, text)], first_section="abstract")
-    experiments, warnings, features, candidates = _document_results(prose, [], None, "openalex", source_url)
-    return DocumentResult(title=None, doi=None, year=None, experiments=experiments, warnings=warnings,
-                          features=features, candidates=candidates)
+    outcome = _document_results(prose, [], None, "openalex", source_url)
+    return DocumentResult(title=None, doi=None, year=None, experiments=outcome.experiments,
+                          warnings=outcome.warnings, features=outcome.features, candidates=outcome.candidates,
+                          evidence=outcome.evidence)
+

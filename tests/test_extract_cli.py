@@ -146,3 +146,26 @@ def test_shared_pdfs_all_land(cli, tmp_path, no_key, folder_name, n_files):
     assert all(row["status"] in ("ok", "no_results") for row in rows), [r for r in rows if r["status"] not in ("ok", "no_results")]
     assert result.exit_code == 0
     assert sum(row["n_measurements"] for row in rows) > 0
+
+
+def test_per_file_limits_are_options_and_a_file_over_one_gets_too_large(cli, tmp_path, no_key):
+    help_text = cli("extract", "--help").stdout
+    for flag in ("--max-seconds", "--max-chars", "--max-memory"):
+        assert flag in help_text
+    db = tmp_path / "e.db"
+    result = cli("extract", PDFS / GOOD[0], PDFS / "bad_empty.pdf", "--kb", db, "--offline", "--json",
+                 "--max-chars", "1000")
+    assert result.exit_code == 1
+    rows = {row["source_file"]: row for row in json.loads(result.stdout)}
+    assert rows[GOOD[0]]["status"] == "too_large"
+    assert "(limit --max-chars 1000): not a paper, or raise the limit" in rows[GOOD[0]]["reason"]
+    assert rows["bad_empty.pdf"]["status"] == "empty"  # the batch went on
+    statuses = {row.source_file: row.status for row in KnowledgeBase.open(db).file_statuses()}
+    assert statuses == {GOOD[0]: "too_large", "bad_empty.pdf": "empty"}
+    assert "1 too_large" in result.stderr
+
+
+@pytest.mark.parametrize("flag, value", [("--max-seconds", "0"), ("--max-chars", "10"), ("--max-memory", "1")])
+def test_limits_below_their_minimum_are_refused(cli, tmp_path, flag, value):
+    result = cli("extract", PDFS / GOOD[0], flag, value, "--kb", tmp_path / "e.db", "--offline")
+    assert result.exit_code == 2 and flag in result.output
