@@ -10,7 +10,7 @@ Counting papers rather than experiments keeps one paper's many datasets from min
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,9 @@ class Catalogue:
         return sorted(set(self.family_of.values()))
 
     @classmethod
-    def build(cls, experiments: pd.DataFrame, min_count: int = 2) -> "Catalogue":
+    def build(cls, experiments: pd.DataFrame, min_count: int = 2, extra_named: Iterable[str] = ()) -> "Catalogue":
+        """`extra_named`: models kept as their own item whatever their paper count (the performance
+        ranker passes the models a benchmark compares on >= 2 tasks: one source, many tasks)."""
         if experiments.empty:
             raise ValueError("cannot build a catalogue from an empty KB")
         curated = experiments["model_curated"].fillna(False).astype(bool) if "model_curated" in experiments \
@@ -73,7 +75,7 @@ class Catalogue:
             pd.DataFrame({"model": experiments["model"], "paper": papers})[curated]
             .drop_duplicates().groupby("model").size()
         )
-        named = {m for m, n in paper_counts.items() if n >= min_count}
+        named = {m for m, n in paper_counts.items() if n >= min_count} | set(extra_named)
         family_of: dict[str, str] = {}
         counts: dict[str, int] = {}
         for model, family in zip(experiments["model"], experiments["model_family"]):

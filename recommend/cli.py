@@ -27,6 +27,15 @@ app = typer.Typer(
 FEATURE_SET_NAMES = ("I", "II", "III", "IV")
 FeaturesOption = Annotated[str, typer.Option("--features", help="Feature set: I, II, III or IV (nested 5/9/11/18 features).")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed (splits and training).")]
+ObjectiveOption = Annotated[Optional[str], typer.Option(
+    "--objective", help="performance (which model wins on similar tasks; the default when the KB holds comparisons) "
+                        "or usage (what papers on similar tasks use).")]
+
+
+def _check_objective(value: Optional[str]) -> Optional[str]:
+    if value is not None and value not in ("performance", "usage"):
+        raise UserError(f"unknown objective {value!r} for --objective; expected performance or usage")
+    return value
 
 
 def register(root: typer.Typer) -> None:
@@ -45,6 +54,30 @@ def _check_feature_set(value: str, *, allow_all: bool = False) -> list[str]:
 def _positive(flag: str, value: Optional[int]) -> None:
     if value is not None and value <= 0:
         raise UserError(f"{flag} must be a positive whole number, got {value}")
+
+
+def _in_range(flag: str, value: Optional[int], feature: str) -> None:
+    """A task count within the plausible range the KB's importer enforces (kb/values.py)."""
+    from ..kb.values import COUNT_RANGES
+
+    low, high = COUNT_RANGES[feature]
+    if value is not None and not low <= value <= high:
+        raise UserError(f"{flag} must be a whole number from {low:,} to {high:,}, got {value:,}")
+
+
+def _check_domain(domain: Optional[str]) -> None:
+    """Refuse characters the KB's name matching would drop without a word (emoji, non-Latin
+    letters); accents are fine (they match their bare letters)."""
+    import unicodedata
+
+    if domain is None:
+        return
+    for char in domain:
+        bare = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        if not bare.isascii():
+            raise UserError(f"--domain {domain!r} holds {char!r} (U+{ord(char):04X}), which matching would silently drop:"
+                            " spell the domain as the KB does (`medicalrec kb query \"SELECT DISTINCT domain FROM"
+                            " experiment_wide\"` lists them)")
 
 
 def _open_kb(kb: Optional[str]):
@@ -78,12 +111,19 @@ def recommend(
     model: Annotated[Optional[str], typer.Option("--model", help="A checkpoint from `recommend train` (default: "
                                                  "the cached model for this KB, trained on first use).")] = None,
     features: FeaturesOption = "IV",
+    objective: ObjectiveOption = None,
+    include_families: Annotated[bool, typer.Option("--include-families", help="List family labels, bespoke designs "
+                                                   "and ensembles too (performance objective).")] = False,
+    max_params: Annotated[Optional[float], typer.Option("--max-params", help="Only picks of at most this many "
+                                                        "million parameters (performance objective).")] = None,
     kb: KBOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Rank the models to train for a task, with the KB evidence behind each.
 
     With no --model, uses a ranker trained on the current KB (cached by the KB's fingerprint).
+    --objective performance (the default when the KB holds comparisons) ranks trainable architectures
+    by how they score on similar tasks; usage ranks what papers on similar tasks use.
 
     Example: medicalrec recommend --domain "Skin Cancer Classification" --modality dermoscopy --classes 7 --samples 10015 --width 224 --height 224 --channels 3
     """
@@ -95,6 +135,9 @@ def recommend(
         "channels": channels, "augmentation": augmentation, "pretrained": pretrained, "year": year,
     }
     _positive("--top", top)
+    _check_domain(domain)
+    _in_range("--classes", classes, "n_classes")
+    _in_range("--samples", samples, "n_samples")
     feature_set = _check_feature_set(features)[0]
     store = _open_kb(kb)
 
@@ -104,13 +147,26 @@ def recommend(
     task = {k: v for k, v in task.items() if v is not None}
     experiments = training_frame(store)
     normalise_task(task, experiments, store.dataset_alias_index())  # a typo costs nothing: checked before training
+    if max_params is not None and max_params <= 0:
+        raise UserError(f"--max-params must be a positive number of millions, got {max_params:g}")
+    chosen = _check_objective(objective)
     recommender = Recommender.for_kb(store, model_path=model, feature_set=feature_set, progress=note,
-                                     experiments=experiments)
-    report = recommender.recommend(task, top)
+                                     experiments=experiments, objective=chosen)
+    if recommender.objective == "performance":
+        report = recommender.recommend(task, top, include_families=include_families, max_params=max_params)
+    else:
+        if include_families or max_params is not None:
+            note("note: --include-families and --max-params apply to --objective performance; ignored for usage")
+        report = recommender.recommend(task, top)
     if report.warning:
         err_console.print(f"Warning: {report.warning}", style="yellow", highlight=False, soft_wrap=True)
     if as_json:
         print_json(report.to_dict())
+        return
+    if recommender.objective == "performance":
+        from .cli_performance import print_picks
+
+        print_picks(report, console)
         return
     _print_report(report)
 
@@ -185,6 +241,8 @@ def train_command(
                                                "entry `recommend` loads for this KB).")] = None,
     folds: Annotated[int, typer.Option("--folds", help="Grouped CV folds measured into the checkpoint (0 skips).")] = 5,
     seed: SeedOption = 0,
+    objective: Annotated[str, typer.Option("--objective", help="usage, or performance (the ranker of who wins; "
+                                           "`recommend evaluate --objective performance` measures it).")] = "usage",
     as_json: JsonOption = False,
 ) -> None:
     """Train the ranker on a KB and save a checkpoint (vocabularies, feature set, KB fingerprint, figures).
@@ -199,9 +257,11 @@ def train_command(
     from .service import cache_path, train_checkpoint
 
     started = time.perf_counter()
-    checkpoint = train_checkpoint(store, feature_set=feature_set, seed=seed, folds=folds, progress=note)
+    _check_objective(objective)
+    checkpoint = train_checkpoint(store, feature_set=feature_set, seed=seed, folds=folds, progress=note,
+                                  objective=objective)
     seconds = time.perf_counter() - started
-    path = checkpoint.save(out or cache_path(checkpoint.kb_fingerprint, feature_set, seed))
+    path = checkpoint.save(out or cache_path(checkpoint.kb_fingerprint, feature_set, seed, objective))
     summary = {
         "checkpoint": str(path), "kb": checkpoint.kb_location, "kb_fingerprint": checkpoint.kb_fingerprint,
         "n_experiments": checkpoint.n_experiments, "n_items": len(checkpoint.catalogue.items),
@@ -236,15 +296,30 @@ def evaluate_command(
                                                 "(curated or MedicalRec-Bench CSV layout).")] = None,
     methods: Annotated[Optional[str], typer.Option("--methods", help="Comma-separated methods (default: all 13).")] = None,
     seed: SeedOption = 0,
+    objective: Annotated[str, typer.Option("--objective", help="usage (grouped CV by paper: does it name the model "
+                                           "the paper used?) or performance (leave-tasks-out: does it pick the model "
+                                           "that won?).")] = "usage",
+    seeds: Annotated[int, typer.Option("--seeds", help="Split seeds of the leave-tasks-out folds "
+                                       "(--objective performance; seeds S..S+N-1).")] = 5,
     as_json: JsonOption = False,
 ) -> None:
     """Score the ranker and every baseline with one protocol (grouped CV, or a held-out --test file).
 
     Example: medicalrec recommend evaluate --kb lit.db --folds 5 --features all --json
+    Example: medicalrec recommend evaluate --objective performance --kb full.db --folds 5 --seeds 5 --json
     """
+    _check_objective(objective)
     feature_sets = _check_feature_set(features, allow_all=True)
     if folds < 2:
         raise UserError(f"--folds must be at least 2, got {folds}")
+    if objective == "performance":
+        if seeds < 1:
+            raise UserError(f"--seeds must be at least 1, got {seeds}")
+        from .cli_performance import evaluate_performance_command
+
+        evaluate_performance_command(_open_kb(kb), folds=folds, feature_sets=feature_sets, test=test, methods=methods,
+                                     seed=seed, seeds=seeds, as_json=as_json, read_test=_test_experiments)
+        return
     store = _open_kb(kb)
 
     from . import protocol
@@ -258,7 +333,9 @@ def evaluate_command(
         if unknown:
             raise UserError(f"unknown method {unknown[0]!r} for --methods; expected some of {', '.join(names)}")
         names = chosen
-    experiments = training_frame(store)
+    from .comparisons import usage_rows
+
+    experiments = usage_rows(training_frame(store))  # what papers use: benchmark rows run every model by design
     test_experiments = _test_experiments(test) if test else None
     results: dict[str, Any] = {}
     for feature_set in feature_sets:
@@ -299,7 +376,9 @@ def _test_experiments(path: str):
     if report.rows_failed:
         note(f"{report.rows_failed} row(s) of {path} could not be read and are left out: "
              f"`medicalrec kb import {path} --dry-run` names them")
-    frame = scratch.experiments_frame()
+    from .comparisons import load_experiments
+
+    frame = load_experiments(scratch)
     if frame.empty:
         raise UserError(f"{path} holds no importable experiments: check it with `medicalrec kb import {path} --dry-run`")
     return frame

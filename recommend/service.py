@@ -39,6 +39,8 @@ REFERENCE_BASELINE = "popularity"
 # Catalogue items that name no trainable model ("Other": bespoke models of no known family). They stay
 # in the ranker (and in evaluation); the user-facing list skips them.
 NOT_RECOMMENDABLE = frozenset({"Other"})
+USAGE, PERFORMANCE = "usage", "performance"
+OBJECTIVES = (PERFORMANCE, USAGE)
 
 Progress = Callable[[str], None]
 
@@ -111,7 +113,13 @@ class Checkpoint:
         if header.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path} has checkpoint format {header.get('format')}, this version reads "
                             f"{CHECKPOINT_FORMAT}: retrain with `medicalrec recommend train`")
-        ranker = TransformerRanker.from_state({**header["ranker"], "weights": payload["weights"]})
+        state = {**header["ranker"], "weights": payload["weights"]}
+        if state.get("name") == "performance":
+            from .performance import PerformanceRanker
+
+            ranker = PerformanceRanker.from_state(state)
+        else:
+            ranker = TransformerRanker.from_state(state)
         return cls(ranker=ranker, kb_fingerprint=header["kb_fingerprint"], kb_location=header["kb_location"],
                    n_experiments=header["n_experiments"], evaluation=header.get("evaluation", {}),
                    trained_at=header.get("trained_at", ""), seed=header.get("seed", 0))
@@ -129,15 +137,33 @@ def _json_default(value: Any) -> Any:
 
 # ---------------------------------------------------------------------- training
 def training_frame(store: KnowledgeBase) -> pd.DataFrame:
-    experiments = store.experiments_frame()
+    """The KB's experiments with each benchmark row's protocol (comparisons.load_experiments)."""
+    from .comparisons import load_experiments
+
+    experiments = load_experiments(store)
     if experiments.empty:
         raise UserError(f"{store.location.describe()} has no experiments: import some with `medicalrec kb import FILE --kb ...`")
     return experiments
 
 
+def default_objective(experiments: pd.DataFrame) -> str:
+    """performance when the KB holds comparisons (a paper or benchmark task measuring >= 2 models), else usage."""
+    from .comparisons import has_comparisons
+
+    return PERFORMANCE if has_comparisons(experiments) else USAGE
+
+
+def check_objective(objective: Optional[str], experiments: pd.DataFrame) -> str:
+    if objective is None:
+        return default_objective(experiments)
+    if objective not in OBJECTIVES:
+        raise UserError(f"unknown objective {objective!r} for --objective; expected one of {', '.join(OBJECTIVES)}")
+    return objective
+
+
 def train_checkpoint(store: KnowledgeBase, *, feature_set: str = DEFAULT_FEATURE_SET, seed: int = 0,
                      folds: int = DEFAULT_EVAL_FOLDS, progress: Progress = _quiet,
-                     experiments: Optional[pd.DataFrame] = None) -> Checkpoint:
+                     experiments: Optional[pd.DataFrame] = None, objective: str = "usage") -> Checkpoint:
     """Train the ranker on every experiment of `store`.
 
     The checkpoint's evaluation always holds the ranker's inner-validation figures (papers held out
@@ -149,6 +175,17 @@ def train_checkpoint(store: KnowledgeBase, *, feature_set: str = DEFAULT_FEATURE
     if feature_set not in FEATURE_SETS:
         raise UserError(f"unknown feature set {feature_set!r} for --features; expected one of {', '.join(FEATURE_SETS)}")
     experiments = training_frame(store) if experiments is None else experiments
+    if objective == PERFORMANCE:
+        from .performance import PerformanceRanker
+
+        progress(f"training the performance ranker on {len(experiments)} experiments (feature set {feature_set}) ...")
+        ranker = PerformanceRanker().fit(experiments, None, feature_set, seed)
+        return Checkpoint(ranker=ranker, kb_fingerprint=store.fingerprint(), kb_location=str(store.location.path),
+                          n_experiments=int(len(experiments)), evaluation={"training": ranker.history},
+                          trained_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), seed=seed)
+    from .comparisons import usage_rows
+
+    experiments = usage_rows(experiments)  # usage = what papers use; benchmark rows run every model by design
     evaluation: dict[str, Any] = {}
     if folds and folds >= 2:
         progress(f"evaluating by {folds}-fold grouped cross-validation on {len(experiments)} experiments ...")
@@ -186,21 +223,29 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("medicalrec", appauthor=False)) / "recommend"
 
 
-def _code_version() -> str:
+def _code_version(objective: str = USAGE) -> str:
     """Part of the cache key: a change to the ranker's defaults or checkpoint format retrains."""
-    from . import ranker
+    if objective == PERFORMANCE:
+        from . import performance
 
-    blob = json.dumps({"format": CHECKPOINT_FORMAT, "config": ranker.DEFAULT_CONFIG.to_dict()}, sort_keys=True)
+        config = performance.DEFAULT_PERFORMANCE_CONFIG.to_dict()
+        config["comparisons"] = 2  # bump when the comparison-group rule changes
+    else:
+        from . import ranker
+
+        config = ranker.DEFAULT_CONFIG.to_dict()
+    blob = json.dumps({"format": CHECKPOINT_FORMAT, "config": config}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
-def cache_path(fingerprint: str, feature_set: str, seed: int = 0) -> Path:
-    return cache_dir() / f"ranker-{fingerprint}-{feature_set}-s{seed}-{_code_version()}.pt"
+def cache_path(fingerprint: str, feature_set: str, seed: int = 0, objective: str = USAGE) -> Path:
+    prefix = "perf-ranker" if objective == PERFORMANCE else "ranker"
+    return cache_dir() / f"{prefix}-{fingerprint}-{feature_set}-s{seed}-{_code_version(objective)}.pt"
 
 
 def load_or_train(store: KnowledgeBase, *, feature_set: str = DEFAULT_FEATURE_SET, model_path: Optional[str] = None,
                   seed: int = 0, progress: Progress = _quiet,
-                  experiments: Optional[pd.DataFrame] = None) -> tuple[Checkpoint, str]:
+                  experiments: Optional[pd.DataFrame] = None, objective: str = USAGE) -> tuple[Checkpoint, str]:
     """The checkpoint to recommend with, and where it came from ("file", "cache" or "trained")."""
     if model_path:
         checkpoint = Checkpoint.load(model_path)
@@ -210,7 +255,7 @@ def load_or_train(store: KnowledgeBase, *, feature_set: str = DEFAULT_FEATURE_SE
                      f"{fingerprint}); evidence comes from this KB")
         return checkpoint, "file"
     fingerprint = store.fingerprint()
-    path = cache_path(fingerprint, feature_set, seed)
+    path = cache_path(fingerprint, feature_set, seed, objective)
     if path.is_file():
         try:
             return Checkpoint.load(path), "cache"
@@ -219,7 +264,7 @@ def load_or_train(store: KnowledgeBase, *, feature_set: str = DEFAULT_FEATURE_SE
     progress(f"no cached model for this KB ({fingerprint}); training once, later runs load it from {path.parent}")
     # No cross-validation here: the first `recommend` stays quick; `recommend train` measures it.
     checkpoint = train_checkpoint(store, feature_set=feature_set, seed=seed, folds=0, progress=progress,
-                                  experiments=experiments)
+                                  experiments=experiments, objective=objective)
     try:
         checkpoint.save(path)
     except OSError as exc:
@@ -262,34 +307,121 @@ class RecommendationReport:
                 "recommendations": [r.to_dict() for r in self.recommendations]}
 
 
+@dataclass
+class PickReport:
+    """`recommend --objective performance`: picks with expected rank, size, Pareto flag and evidence."""
+
+    task: dict[str, Any]
+    picks: list[Any]  # picks.Pick
+    left_out: dict[str, Any]
+    scope: str
+    n_similar_groups: int
+    catalogue_size: int
+    feature_set: str
+    kb_fingerprint: str
+    model_source: str
+    prior_weight: float
+    max_params: Optional[float] = None
+    objective: str = PERFORMANCE
+
+    @property
+    def recommendations(self) -> list[Any]:
+        return self.picks
+
+    @property
+    def warning(self) -> Optional[str]:
+        if self.scope == "KB":
+            return ("low coverage: no comparison in the KB is on this dataset, domain or modality; the picks rest on "
+                    "the model side (family, size, pretraining) and on usage")
+        if not self.picks:
+            return "no pick fits: relax --max-params or add --include-families"
+        return None
+
+    @property
+    def pareto(self) -> list[dict[str, Any]]:
+        front = [p for p in self.picks if p.pareto]
+        return [{"model": p.model, "params_millions": p.params_millions, "expected_rank": p.expected_rank}
+                for p in sorted(front, key=lambda p: p.params_millions)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"objective": self.objective, "task": self.task, "catalogue_size": self.catalogue_size,
+                "feature_set": self.feature_set, "kb_fingerprint": self.kb_fingerprint, "model_source": self.model_source,
+                "evidence_scope": self.scope, "n_similar_comparisons": self.n_similar_groups,
+                "prior_weight": self.prior_weight, "max_params": self.max_params, "left_out": self.left_out,
+                "warning": self.warning, "recommendations": [p.to_dict() for p in self.picks], "pareto": self.pareto}
+
+
 class Recommender:
     """A loaded checkpoint plus the KB's experiments it draws evidence from (load once, ask often)."""
 
     def __init__(self, checkpoint: Checkpoint, experiments: pd.DataFrame, *, kb_fingerprint: str,
                  dataset_aliases: Optional[Mapping[str, str]] = None, model_source: str = "file") -> None:
         self.checkpoint = checkpoint
+        self.objective = PERFORMANCE if getattr(checkpoint.ranker, "attributes", None) is not None else USAGE
+        if self.objective == USAGE:
+            from .comparisons import usage_rows
+
+            experiments = usage_rows(experiments)
         self.experiments = experiments
         self.kb_fingerprint = kb_fingerprint
         self.dataset_aliases = dict(dataset_aliases or {})
         self.model_source = model_source
         self.evidence = EvidenceIndex(experiments, checkpoint.catalogue)
+        self._comparisons = None
+        # what normalise_task reads, once per distinct value (a benchmark KB repeats them 30,000 times)
+        # (performance only: the usage path keeps its rows, so a dataset's most frequent domain stays the same)
+        columns = [c for c in ("dataset", "domain", "modality") if c in experiments]
+        self._task_rows = experiments[columns].drop_duplicates() if columns and self.objective == PERFORMANCE \
+            else experiments
 
     @classmethod
     def for_kb(cls, store: KnowledgeBase, *, model_path: Optional[str] = None, feature_set: str = DEFAULT_FEATURE_SET,
                seed: int = 0, progress: Progress = _quiet,
-               experiments: Optional[pd.DataFrame] = None) -> "Recommender":
+               experiments: Optional[pd.DataFrame] = None, objective: Optional[str] = USAGE) -> "Recommender":
+        """`objective` None: performance when the KB holds comparisons, else usage."""
         experiments = training_frame(store) if experiments is None else experiments
+        objective = check_objective(objective, experiments)
         checkpoint, source = load_or_train(store, feature_set=feature_set, model_path=model_path, seed=seed,
-                                           progress=progress, experiments=experiments)
+                                           progress=progress, experiments=experiments, objective=objective)
         return cls(checkpoint, experiments, kb_fingerprint=checkpoint.kb_fingerprint if source != "file"
                    else store.fingerprint(), dataset_aliases=store.dataset_alias_index(), model_source=source)
 
-    def normalise(self, task: Mapping[str, Any]) -> dict[str, Any]:
-        return normalise_task(task, self.experiments, self.dataset_aliases)
+    @property
+    def comparisons(self):
+        if self._comparisons is None:
+            from .picks import ComparisonIndex
 
-    def recommend(self, task: Mapping[str, Any], top: int = 10) -> RecommendationReport:
+            self._comparisons = ComparisonIndex(self.experiments, self.checkpoint.catalogue)
+        return self._comparisons
+
+    def recommend_performance(self, task: Mapping[str, Any], top: int = 10, *, include_families: bool = False,
+                              max_params: Optional[float] = None) -> PickReport:
+        from .picks import choose_picks
+
+        if max_params is not None and not (isinstance(max_params, (int, float)) and max_params > 0):
+            raise UserError(f"--max-params must be a positive number of millions, got {max_params!r}")
+        clean = self.normalise(task)
+        ranker, catalogue = self.checkpoint.ranker, self.checkpoint.catalogue
+        scores = ranker.score_context(task_to_frame(clean))[0]
+        picks, left_out = choose_picks(scores, catalogue, ranker.attributes.params_millions, self.comparisons, clean,
+                                       int(top), include_families=include_families, max_params=max_params)
+        scope, block = self.comparisons.similar(clean)
+        return PickReport(task=clean, picks=picks, left_out=left_out, scope=scope,
+                                 n_similar_groups=int(block["group"].nunique()) if len(block) else 0,
+                                 catalogue_size=len(catalogue.items), feature_set=ranker.feature_set,
+                                 kb_fingerprint=self.kb_fingerprint, model_source=self.model_source,
+                                 prior_weight=float(ranker.prior_weight), max_params=max_params)
+
+    def normalise(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        return normalise_task(task, self._task_rows, self.dataset_aliases)
+
+    def recommend(self, task: Mapping[str, Any], top: int = 10, **options: Any) -> RecommendationReport:
+        """Usage checkpoints give a RecommendationReport; performance ones a PickReport
+        (options: include_families, max_params)."""
         if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top <= 0:
             raise UserError(f"--top must be a positive whole number, got {top!r}")
+        if self.objective == PERFORMANCE:
+            return self.recommend_performance(task, top, **options)
         clean = self.normalise(task)
         ranker, catalogue = self.checkpoint.ranker, self.checkpoint.catalogue
         scores = ranker.score_context(task_to_frame(clean))[0]
@@ -309,20 +441,23 @@ class Recommender:
                                     kb_fingerprint=self.kb_fingerprint, model_source=self.model_source)
 
 
-_LOADED: dict[tuple[str, str, str], Recommender] = {}
+_LOADED: dict[tuple[str, str, str, str], Recommender] = {}
 
 
 def recommender_for(store: KnowledgeBase, *, feature_set: str = DEFAULT_FEATURE_SET,
-                    progress: Progress = _quiet) -> Recommender:
-    """One Recommender per KB state in this process (the validate stage asks many times)."""
-    key = (str(store.location.path), store.fingerprint(), feature_set)
+                    progress: Progress = _quiet, objective: Optional[str] = USAGE) -> Recommender:
+    """One Recommender per KB state and objective in this process (the validate stage asks many times)."""
+    key = (str(store.location.path), store.fingerprint(), feature_set, str(objective))
     if key not in _LOADED or str(store.location.path) == ":memory:":
-        _LOADED[key] = Recommender.for_kb(store, feature_set=feature_set, progress=progress)
+        _LOADED[key] = Recommender.for_kb(store, feature_set=feature_set, progress=progress, objective=objective)
     return _LOADED[key]
 
 
 def recommend_for_task(store: KnowledgeBase, task: dict, top: int = 10, *,
-                       feature_set: str = DEFAULT_FEATURE_SET) -> list[Recommendation]:
+                       feature_set: str = DEFAULT_FEATURE_SET, objective: Optional[str] = USAGE) -> list[Any]:
     """Ranked models for `task` (keys as `medicalrec recommend`'s options: domain, modality, dataset,
-    n_classes, n_samples, width, height, channels, ...), each with .model .family .score .evidence."""
-    return recommender_for(store, feature_set=feature_set).recommend(task, top).recommendations
+    n_classes, n_samples, width, height, channels, ...), each with .model .family .score .evidence.
+    `objective` "performance" gives trainable architectures ranked by expected score (picks.Pick);
+    None picks performance when the KB holds comparisons. The default stays usage for the callers
+    written against it (validate)."""
+    return recommender_for(store, feature_set=feature_set, objective=objective).recommend(task, top).recommendations

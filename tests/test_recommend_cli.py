@@ -14,8 +14,10 @@ from medicalrec.recommend import ranker
 from medicalrec.recommend.catalogue import Catalogue
 from medicalrec.recommend.evidence import item_labels_of
 
+# --objective usage: these tests check the usage ranker's output (the KB holds comparisons, so the
+# default objective would be performance: tests/test_recommend_performance_cli.py covers that one)
 SKIN = ["--domain", "Skin Cancer Classification", "--modality", "dermoscopy", "--classes", "7", "--samples", "10015",
-        "--width", "224", "--height", "224", "--channels", "3"]
+        "--width", "224", "--height", "224", "--channels", "3", "--objective", "usage"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -142,7 +144,8 @@ def test_unknown_modality_lists_the_kbs_modalities(run, kb_file):
 def test_non_positive_counts_name_the_flag(run, kb_file, flag, value):
     args = ["--domain", "Skin Cancer Classification", "--kb", str(kb_file), flag, value]
     line = _error_line(run("recommend", *args))
-    assert flag in line and "positive" in line
+    # --classes/--samples are range-checked ("a whole number from 1 to ..."), the others must be positive
+    assert flag in line and ("positive" in line or "whole number from 1" in line)
 
 
 def test_a_task_needs_a_domain_modality_or_dataset(run, kb_file):
@@ -160,7 +163,7 @@ def test_matching_is_case_insensitive_and_yes_no_is_checked(run, kb_file):
 def test_sparse_coverage_warns(run, tmp_path):
     path = tmp_path / "tiny.db"
     synthetic_kb(path, n_papers=8, seed=1)
-    result = run("recommend", "--domain", "Skin Cancer Classification", "--kb", path, "--json")
+    result = run("recommend", "--domain", "Skin Cancer Classification", "--kb", path, "--json", "--objective", "usage")
     assert result.exit_code == 0
     assert "low coverage" in result.stderr
     assert json.loads(result.stdout)["warning"].startswith("low coverage")
