@@ -37,3 +37,14 @@ def cli(monkeypatch, tmp_path):
         return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Training in a test uses one thread: CI has two cores, and other tests run beside it."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -30,12 +30,7 @@ from medicalrec.recommend.picks import ComparisonIndex, choose_picks, expected_r
 SMALL = dict(d_model=16, n_layers=1, n_models=1, max_epochs=30, patience=6, threads=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _row(model, value, **extra):

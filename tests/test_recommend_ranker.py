@@ -21,12 +21,7 @@ from medicalrec.recommend.ranker import (
 SMALL = dict(d_model=16, max_epochs=40, patience=8, threads=1, batch_size=32, n_models=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

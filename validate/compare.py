@@ -18,11 +18,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sqlalchemy.exc import DBAPIError
-
 from ..kb import KnowledgeBase
-from ..kb.db import KBError, seed_path
-from .writeback import VALIDATION_REF_ID
+from .writeback import VALIDATION_REF_ID, from_kb_or_seed
 
 METRICS = ("accuracy", "auc")
 
@@ -124,19 +121,7 @@ def published_with_seed(store: KnowledgeBase, dataset: str, size: int
                         ) -> tuple[dict[str, list[PublishedFigure]], Optional[str]]:
     """The figures in `store`, else in the bundled seed (a fresh --kb file holds none), with the KB
     they came from."""
-    figures = published_figures(store, dataset, size)
-    if figures:
-        return figures, store.location.describe()
-    seed = seed_path()
-    if seed.exists() and store.location.path != seed:
-        try:
-            seed_store = KnowledgeBase.open(seed)
-            figures = published_figures(seed_store, dataset, size)
-        except (DBAPIError, KBError):  # a seed from an older schema is no reason to stop a finished sweep
-            return {}, None
-        if figures:
-            return figures, seed_store.location.describe()
-    return {}, None
+    return from_kb_or_seed(store, lambda kb: published_figures(kb, dataset, size))
 
 
 def compare(figures: list[PublishedFigure], acc: list[float], auc: list[float]) -> dict[str, Comparison]:

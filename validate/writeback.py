@@ -7,7 +7,7 @@ provenance, and a `validation_runs` row holds the cost. Re-running a setting rep
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from sqlalchemy.exc import DBAPIError
 
@@ -72,19 +72,24 @@ def published_figures(store: KnowledgeBase, dataset: str, size: int) -> dict[str
     return figures
 
 
-def published_with_fallback(store: KnowledgeBase, dataset: str, size: int) -> tuple[dict, Optional[str]]:
-    """The published figures from `store`, else from the bundled seed KB (a fresh --kb file has
-    none); with the KB they came from."""
-    figures = published_figures(store, dataset, size)
-    if figures:
-        return figures, store.location.describe()
+def from_kb_or_seed(store: KnowledgeBase, lookup: Callable[[KnowledgeBase], dict]) -> tuple[dict, Optional[str]]:
+    """`lookup(store)`, else `lookup` of the bundled seed KB (a fresh --kb file holds no published
+    figures); with the KB the answer came from."""
+    found = lookup(store)
+    if found:
+        return found, store.location.describe()
     seed = seed_path()
     if seed.exists() and store.location.path != seed:
         try:
             seed_store = KnowledgeBase.open(seed)
-            figures = published_figures(seed_store, dataset, size)
+            found = lookup(seed_store)
         except (DBAPIError, KBError):  # a seed from an older schema is no reason to stop a finished run
-            figures = {}
-        if figures:
-            return figures, seed_store.location.describe()
+            return {}, None
+        if found:
+            return found, seed_store.location.describe()
     return {}, None
+
+
+def published_with_fallback(store: KnowledgeBase, dataset: str, size: int) -> tuple[dict, Optional[str]]:
+    """The published figures from `store`, else from the bundled seed KB; with the KB they came from."""
+    return from_kb_or_seed(store, lambda kb: published_figures(kb, dataset, size))
