@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt torch==2.13.0
 	$(PIP) install -q --no-deps "medmnist>=3.0,<4"
 	$(PIP) install -q -c constraints.txt fire scikit-image tqdm Pillow
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,ray]"
 	touch $(STAMP)
 
 demo: setup
@@ -27,6 +27,7 @@ test: setup
 bench: setup
 	$(PY) bench/extract_speed.py
 	$(PY) bench/extract_quality.py
+	$(PY) bench/feature_resolver.py
 	$(PY) bench/recommend_speed.py
 	$(PY) bench/validate_speed.py
 
