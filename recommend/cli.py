@@ -216,10 +216,18 @@ def show_recommendation_section(kb, out=None, task: Optional[dict] = None, top: 
     out.print("medicalrec recommend " + " ".join(f"--{_FLAG_OF[k]} {v!r}" if isinstance(v, str) and " " in v
                                                  else f"--{_FLAG_OF[k]} {v}" for k, v in task.items())
               + f" --top {top}", highlight=False, soft_wrap=True, markup=False)
-    recommender = Recommender.for_kb(kb, progress=note)
+    # The same objective `medicalrec recommend` takes by default: who wins where the KB holds comparisons.
+    recommender = Recommender.for_kb(kb, progress=note, objective=None)
     report = recommender.recommend(task, top)
     if report.warning:
         out.print(f"Warning: {report.warning}", style="yellow", highlight=False, soft_wrap=True)
+    if recommender.objective == "performance":
+        from .cli_performance import print_picks
+
+        print_picks(report, out)
+        out.print("What papers on such tasks use instead (the usage objective): add --objective usage",
+                  highlight=False, soft_wrap=True)
+        return
     _print_report(report, out)
     inner = recommender.checkpoint.evaluation.get("inner_validation") or {}
     if inner:

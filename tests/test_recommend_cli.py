@@ -238,5 +238,7 @@ def test_demo_section_prints_a_recommendation_with_evidence(kb_file, cache_home,
     show_recommendation_section(KnowledgeBase.open(kb_file), out, task=task, top=3)
     text = out.export_text()
     assert "--domain 'Skin Cancer Classification' --modality dermoscopy --classes 7 --top 3" in text
-    assert "Recommended models" in text and "EfficientNet-B0" in text
+    # The objective `recommend` takes by default: this KB holds papers comparing several models.
+    assert "Picks by expected performance" in text and "add --objective usage" in text
+    assert "EfficientNet-B0" in text
     assert "https://doi.org/10.1000/paper" in text  # references from the KB's own papers
