@@ -38,6 +38,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .comparisons import comparison_frame, task_keys, usage_rows
+from .protocol import balanced_group_folds
 
 RANKER = "transformer"
 USAGE_RANKER = "transformer_usage"
@@ -49,22 +50,9 @@ Progress = Optional[Callable[[str], None]]
 
 # ---------------------------------------------------------------------- folds
 def task_folds(experiments: pd.DataFrame, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    if n_folds < 2:
-        raise ValueError("n_folds must be at least 2")
+    """Leave-tasks-out folds: every row of a task on one side (see protocol.balanced_group_folds)."""
     tasks = task_keys(experiments.reset_index(drop=True)).to_numpy()
-    unique, inverse, sizes = np.unique(tasks, return_inverse=True, return_counts=True)
-    if len(unique) < n_folds:
-        raise ValueError(f"{len(unique)} tasks cannot fill {n_folds} folds: lower --folds")
-    order = np.random.default_rng(seed).permutation(len(unique))
-    order = order[np.argsort(-sizes[order], kind="stable")]
-    fold_of_task, load = np.empty(len(unique), np.int64), np.zeros(n_folds, np.int64)
-    for task in order:
-        fold = int(np.argmin(load))
-        fold_of_task[task] = fold
-        load[fold] += sizes[task]
-    fold_of_row = fold_of_task[inverse]
-    positions = np.arange(len(tasks))
-    return [(positions[fold_of_row != k], positions[fold_of_row == k]) for k in range(n_folds)]
+    return balanced_group_folds(tasks, n_folds, seed, "tasks")
 
 
 # ---------------------------------------------------------------------- per-group metrics

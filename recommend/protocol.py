@@ -32,26 +32,32 @@ WIN_METRICS = ("accuracy", "auc", "f1")  # who won: the first of these that both
 
 
 # --------------------------------------------------------------------------- splits
-def grouped_folds(experiments: pd.DataFrame, n_folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train positions, test positions) per fold; papers are shuffled with `seed`, then dealt
-    largest first to the fold with the fewest rows so folds have similar test counts."""
+def balanced_group_folds(groups: np.ndarray, n_folds: int, seed: int = 0,
+                         what: str = "groups") -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train positions, test positions) per fold, no group on both sides; groups are shuffled
+    with `seed`, then dealt largest first to the fold with the fewest rows so folds have similar
+    test counts. `what` names the groups in the error (papers, tasks)."""
     if n_folds < 2:
         raise ValueError("n_folds must be at least 2")
-    groups = experiments["paper_key"].astype(str).to_numpy()
-    papers, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
-    if len(papers) < n_folds:
-        raise ValueError(f"{len(papers)} papers cannot fill {n_folds} folds: lower --folds")
-    order = np.random.default_rng(seed).permutation(len(papers))
+    unique, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    if len(unique) < n_folds:
+        raise ValueError(f"{len(unique)} {what} cannot fill {n_folds} folds: lower --folds")
+    order = np.random.default_rng(seed).permutation(len(unique))
     order = order[np.argsort(-sizes[order], kind="stable")]
-    fold_of_paper = np.empty(len(papers), dtype=np.int64)
+    fold_of_group = np.empty(len(unique), dtype=np.int64)
     load = np.zeros(n_folds, dtype=np.int64)
-    for paper in order:
+    for group in order:
         fold = int(np.argmin(load))
-        fold_of_paper[paper] = fold
-        load[fold] += sizes[paper]
-    fold_of_row = fold_of_paper[inverse]
-    positions = np.arange(len(experiments))
+        fold_of_group[group] = fold
+        load[fold] += sizes[group]
+    fold_of_row = fold_of_group[inverse]
+    positions = np.arange(len(groups))
     return [(positions[fold_of_row != k], positions[fold_of_row == k]) for k in range(n_folds)]
+
+
+def grouped_folds(experiments: pd.DataFrame, n_folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds grouped by paper (see balanced_group_folds)."""
+    return balanced_group_folds(experiments["paper_key"].astype(str).to_numpy(), n_folds, seed, "papers")
 
 
 # --------------------------------------------------------------------------- ranks and metrics
