@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -13,7 +15,7 @@ from typing import Callable, Iterator, Optional
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.schema import CreateTable
 from sqlmodel import SQLModel, create_engine
@@ -372,6 +374,21 @@ def migrate(engine: Engine, location: Optional[KBLocation] = None) -> list[int]:
     _refuse_newer(where, applied)
     if all(version in applied for version, _, _ in MIGRATIONS):
         return []
+    # SQLite answers "database is locked" at once, without waiting, where waiting could deadlock:
+    # a connection that holds a read lock and needs the write lock (the switch to WAL does) while
+    # another process creates the same KB. Everything below is one transaction, rolled back on
+    # failure, so it is simply tried again until the other process is done.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return _apply_pending(engine, where)
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.02, 0.2))
+
+
+def _apply_pending(engine: Engine, where: KBLocation) -> list[int]:
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA journal_mode = WAL")  # not allowed inside a transaction
         conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
