@@ -485,15 +485,15 @@ class _Outcome(NamedTuple):
     experiments: list[ExperimentRecord]
     warnings: list[str]
     features: dict[str, FeatureField]
-    candidates: list[Candidate] = []
-    evidence: list[feat.Evidence] = []
+    candidates: list[Candidate]
+    evidence: list[feat.Evidence]
 
 
 def _document_results(prose: Prose, grids: list[Grid], title: Optional[str], method: str,
                       source_url: Optional[str], review: bool = False, scorer: Optional[Scorer] = None,
                       threshold: Optional[float] = None, resolver: Optional[Resolver] = None) -> _Outcome:
     if review or titled_review(title):
-        return _Outcome([], [REVIEW_NOTE], _review_features(method, source_url))
+        return _Outcome([], [REVIEW_NOTE], _review_features(method, source_url), [], [])
     resolver = resolver if resolver is not None else load_resolver()
     analysis = analyse(prose, title)
     evidence = _feature_evidence(analysis, grids, method)
@@ -501,8 +501,8 @@ def _document_results(prose: Prose, grids: list[Grid], title: Optional[str], met
     for skipped, note in ((is_segmentation_paper(title) or is_segmentation_text(rates), SEGMENTATION_NOTE),
                           (is_non_imaging_text(rates), NON_IMAGING_NOTE)):
         if skipped:
-            return _Outcome([], [note], _paper_level([], analysis, evidence, method, source_url, resolver),
-                            evidence=evidence)
+            return _Outcome([], [note], _paper_level([], analysis, evidence, method, source_url, resolver), [],
+                            evidence)
     context = analysis.context
     candidates = table_candidates(grids, section_of=lambda page, text: prose.section_of(page, text) or "body",
                                   main_model=context.main_model, main_dataset=context.dataset,
