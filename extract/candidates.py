@@ -129,10 +129,14 @@ def _split_of(*texts: str) -> tuple[str, bool]:
     return "test", False
 
 
+# "mean ± std" says how a score is given, not that the column holds something else.
+_MEAN_STD = re.compile(r"(?:±|\+/-|\+-)\s*(?:std|s\.?d\.?|standard deviation)\b", re.IGNORECASE)
+
+
 def _flags(prefix: str, text: str) -> dict[str, float]:
     return {f"{prefix}_citation": float(bool(_CITATION.search(text))),
             f"{prefix}_comparison": float(bool(_COMPARISON.search(text))),
-            f"{prefix}_not_score": float(bool(_NOT_SCORE.search(text))),
+            f"{prefix}_not_score": float(bool(_NOT_SCORE.search(_MEAN_STD.sub(" ", text)))),
             f"{prefix}_own": float(bool(_OWN.search(text))),
             f"{prefix}_empty": float(not text.strip())}
 
@@ -243,6 +247,7 @@ def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metr
     label = _clean_label(cell.row_label)
     own_marked = bool(_OWN_MARK.search(label))
     label = _clean_label(_OWN_MARK.sub(" ", label)) if own_marked and _OWN_MARK.sub("", label).strip() else label
+    label, label_setting = _model_part(cell.label_parts, label)
     header_metric = _metric_in(last_header) or _metric_in(header)
     row_metric = gazetteers.metric_of(label) or (_metric_in(label) if len(label.split()) <= 4 else None)
     if header_metric and row_metric == "accuracy" and header_metric in ("precision", "recall", "f1"):
@@ -295,14 +300,42 @@ def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metr
     features.update(_model_flags(model, main_model))
     features.update(_value_flags(number, fraction))
     setting = cell.group_label.strip() if cell.group_label and not gazetteers.dataset_of(cell.group_label) else ""
+    setting = ", ".join(part for part in (label_setting, setting) if part)
+    features["label_model_part"] = float(bool(label_setting))
     return Candidate(model=model, metric=metric, value=fraction, split=split, page=grid.page,
                      snippet=cell.row_text[:200], source="table", average=average_of(context),
                      setting=setting[:60], features=features,
                      origin=("table", grid.page, round(grid.top), cell.row_index, cell.column_index))
 
 
+_MODEL_HEADER = re.compile(r"\b(?:models?|methods?|classifiers?|networks?|architectures?|algorithms?|"
+                           r"approach(?:es)?|backbones?|engines?|techniques?)\b", re.IGNORECASE)
+
+
+def _model_part(parts: tuple[tuple[str, str], ...], label: str) -> tuple[str, str]:
+    """A row label of several cells ("HSJ.2D.r | libsvm.csvc | 600×5"): the cell under a header
+    that names models ("Model", "Classifier", "Engine"), else the one cell that is a model name,
+    is the model; the other cells are its setting."""
+    if len(parts) < 2:
+        return label, ""
+    texts = [_clean_label(text) for text, _ in parts]
+    chosen = [i for i, (_, header) in enumerate(parts)
+              if any(len(level.split()) <= 3 and _MODEL_HEADER.search(level) for level in header.split(" / "))]
+    if len(chosen) != 1:
+        chosen = [i for i, text in enumerate(texts)
+                  if gazetteers.model_of(text) or gazetteers.looks_like_model_name(text)]
+    if len(chosen) != 1 or not texts[chosen[0]]:
+        return label, ""
+    rest = [text for i, text in enumerate(texts) if i != chosen[0] and text]
+    return texts[chosen[0]], ", ".join(rest)
+
+
 _ACRONYM = re.compile(r"(?<![\w-])[A-Z][A-Z0-9-]{1,7}(?![\w-])")
 _TABLE_NUMBER = re.compile(r"^(?:[IVX]+|\d+)$")
+
+
+# "WACC", "BACC", "mAUC": a metric's abbreviation with a qualifier is a metric, not a method.
+_METRIC_VARIANT = re.compile(r"(?:ACC|AUC|F1|SEN|SPE|PREC?|REC|DSC|IOU)$")
 
 
 def _named_in(caption: str) -> Optional[str]:
@@ -312,7 +345,7 @@ def _named_in(caption: str) -> Optional[str]:
     if terms:
         start, end, _ = terms[0]
         return caption[start:end]
-    acronyms = Counter(a for a in _ACRONYM.findall(caption) if not gazetteers.metric_of(a)
+    acronyms = Counter(a for a in _ACRONYM.findall(caption) if not gazetteers.metric_of(a) and not _METRIC_VARIANT.search(a)
                        and not gazetteers.dataset_of(a) and not gazetteers.header_split(a)
                        and a not in ("TABLE", "TAB", "FIG", "NA", "N/A") and not _TABLE_NUMBER.match(a))
     ranked = acronyms.most_common(2)

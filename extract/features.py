@@ -27,8 +27,15 @@ _N = rf"(\d{{1,3}}(?:,\d{{3}})+|\d+|{WORD_NUMBER_PATTERN})"
 _NOUN = r"(?:images?|samples?|scans?|photographs?|radiographs?|slides?|pictures?|x-?rays?|mris?|ct scans?|cases|" \
         r"patients|files|instances|examples|lesions|records)"
 _FILLER = r"(?:[\w'’-]+\s+){0,4}?"
+# Future work, and what could have been done ("augmenting the data could have improved it").
 _FUTURE = re.compile(r"\bwill be\b|\bfuture\b|\bcould be\b|\bwe plan\b|\bmay be (?:explored|investigated|considered)\b"
-                     r"|\bnext steps?\b", re.IGNORECASE)
+                     r"|\bnext steps?\b|\b(?:could|would|might) have\b", re.IGNORECASE)
+# "augmentations such as colour jitter could distort stains": a modal before any verb of doing.
+_MODAL_AFTER = re.compile(r"(?:(?!\b(?:was|were|is|are|applied|used|performed|employed)\b)[^.]){0,40}?"
+                          r"\b(?:can|could|may|might)\b", re.I)
+_DONE_BEFORE = re.compile(r"\b(?:applied|used|performed|employed|adopted|was|were|we|our)\b", re.I)
+# A statement in the first person is about the paper's own pipeline.
+_OWN_WORK = re.compile(r"\b(?:[Ww]e|[Oo]ur|I)\b")
 _IMAGENET_CONTEXT = re.compile(r"image ?net|1,000 (?:object )?(?:categories|classes)", re.IGNORECASE)
 _TUNING_CONTEXT = re.compile(r"grid[- ]?search|gridsearchcv|hyper-?parameter|learning curves?", re.IGNORECASE)
 
@@ -83,25 +90,54 @@ _TOTAL_PATTERNS = (
 # "by using only five classes ... there are only 1380 images left to use": what the paper kept of a
 # larger dataset it also describes.
 _SUBSET_USED = re.compile(rf"\bonly\s+{_N}\s+{_NOUN}\s+(?:left|remain(?:ing|ed)?)|\b(?:leaving|leaves|left with|"
-                          rf"retaining|retained)\s+(?:only\s+)?{_N}\s+{_NOUN}", re.I)
+                          rf"retaining|retained)\s+(?:only\s+)?{_N}\s+{_NOUN}|"
+                          # "we selected 2000 mammogram images (from the database)"
+                          rf"\bwe\s+(?:randomly\s+)?(?:selected|chose|picked|sampled)\s+{_N}\s+{_FILLER}{_NOUN}\b"
+                          rf"(?!\s+(?:for|in|as)\s+(?:the\s+)?(?:train|test|val))", re.I)
 # "the training set contains 2870 images" is a split's size, not the dataset's.
 _SPLIT_BEFORE = re.compile(r"\b(?:train(?:ing)?|test(?:ing)?|val(?:idation)?)\s+(?:set|data|split|subset|"
                            r"partition|folder)s?\s*(?:\w+\s+)?$", re.I)
 _SPLIT_WORDS = {"train": "n_train", "training": "n_train", "test": "n_test", "testing": "n_test",
                 "validation": "n_val", "val": "n_val", "validating": "n_val"}
 _SPLIT = r"(training|train|testing|test|validation|val)"
+# A count starts a number of its own: not the second side of a size ("512x512 for training").
+_COUNT_START = r"(?<![\w.,×*/-])"
+# "nine parts for training", "50 epochs of training": numbers of something that is not a sample.
+_NOT_SAMPLES = re.compile(r"\b(?:parts?|folds?|subsets?|splits?|epochs?|iterations?|times|layers?|batch(?:es)?|"
+                          r"steps?|hours?|minutes?|seconds?|days?|runs?|rounds?|trials?|models?|networks?|"
+                          r"classes|categories|features?|filters?|neurons?|units?|percent|%)\b", re.I)
+# "64 training examples in one iteration" is a batch size.
+_PER_BATCH = re.compile(r"^\s*(?:in|per|at|for)\s+(?:one|each|a|every|the)?\s*(?:single\s+)?"
+                        r"(?:iteration|batch|step|time|go)\b", re.I)
 _SPLIT_COUNT_PATTERNS = (
-    re.compile(rf"{_N}\s+(?:[\w-]+\s+){{0,2}}?{_NOUN}?\s*(?:\([^()]{{0,12}}\)\s*)?(?:were\s+|was\s+|are\s+)?"
+    re.compile(rf"{_COUNT_START}{_N}\s+(?:[\w-]+\s+){{0,2}}?{_NOUN}?\s*(?:\([^()]{{0,12}}\)\s*)?(?:were\s+|was\s+|are\s+)?"
                rf"(?:used\s+)?(?:for|in|as)\s+"
                rf"(?:the\s+)?(?:purposes?\s+of\s+)?{_SPLIT}\b(?!\s+and\s+validation)", re.I),
     re.compile(rf"\b{_SPLIT}\s+(?:set|data|dataset|split|subset|images|samples)\s+(?:of|with|contains?|containing|"
                rf"comprises?|comprising|consists? of|has|had|includes?|included|:)\s+{_N}", re.I),
-    re.compile(rf"{_N}\s+(?:[\w-]+\s+)?{_SPLIT}\s+{_NOUN}(?!\s+and\s+validation)", re.I),
+    re.compile(rf"{_COUNT_START}{_N}\s+(?:[\w-]+\s+)?{_SPLIT}\s+{_NOUN}(?!\s+and\s+validation)", re.I),
+    # A notebook's printout: "Training Number of Paths: 5712", "Number of training images = 5712".
+    re.compile(rf"\b{_SPLIT}(?:\s+(?:set|data|dataset|split))?\s*:?\s+(?:total\s+)?(?:number|no\.|count)\s+of\s+"
+               rf"(?:[\w-]+\s*){{1,2}}[:=]\s*{_N}\b", re.I),
+    re.compile(rf"\b(?:number|no\.|count)\s+of\s+{_SPLIT}(?:ing)?\s+{_NOUN}\s*[:=]\s*{_N}\b", re.I),
 )
-_RATIO = re.compile(rf"(\d{{1,2}}(?:\.\d)?)\s?%\s*(?:of\s+(?:the\s+)?(?:data|images|dataset|samples)\s+)?"
+_RATIO = re.compile(rf"(?<![\d.])(\d{{1,2}}(?:\.\d)?)\s?%\s*(?:of\s+(?:the\s+)?(?:data|images|dataset|samples)\s+)?"
                     rf"(?:(?:was|were|is|are)\s+)?(?:used\s+)?(?:for|as|to)?\s*(?:the\s+)?{_SPLIT}", re.I)
 # "training (70%), validation (15%) and test (15%)"
 _RATIO_AFTER = re.compile(rf"\b{_SPLIT}(?:\s+(?:set|data|split))?\s*\(\s*(\d{{1,2}}(?:\.\d)?)\s?%\s*\)", re.I)
+# "split into training, validation and test sets (70%, 15% and 15%)", "... in the ratio 80:20",
+# "... with the proportion of 80% and 20% respectively": the shares follow the splits' order.
+_SPLIT_LIST = re.compile(rf"\b{_SPLIT}(?:\s+(?:set|data|subset)s?)?\s*(?:,|and|&|/)\s*(?:(?:the\s+)?{_SPLIT}"
+                         rf"(?:\s+(?:set|data|subset)s?)?\s*(?:,\s*and|,|and|&|/)\s*)?(?:the\s+)?{_SPLIT}"
+                         rf"(?:\s+(?:set|data|subset)s?)?\b", re.I)
+_SHARE_SEP = r"(?:\s?%\s*(?:(?:[,:/]|,?\s*and|-)\s*)?|\s*(?:[,:/]|,?\s*and|-)\s*)"
+_SHARE_LIST = re.compile(rf"(?<![\d.])(\d{{1,2}}(?:\.\d)?){_SHARE_SEP}(\d{{1,2}}(?:\.\d)?)"
+                         rf"(?:{_SHARE_SEP}(\d{{1,2}}(?:\.\d)?))?\s?%?(?![\d.])")
+_SHARE_CUE = re.compile(r"ratio|proportion|percent|%|:|/|respectively", re.I)
+# A share of a score is not a share of the data: "92.8% and 91.2% as training and validation accuracies".
+_SCORE_WORDS = re.compile(r"accura|precision|recall|\bf1\b|f-score|\bauc\b|\bloss\b|\berror\b|\bscore", re.I)
+_DIVIDE_WORDS = re.compile(r"split|divid|partition|proportion|ratio|allocat|portion|held[- ]out|set aside|reserv",
+                           re.I)
 _KFOLD = re.compile(rf"\b{_N}[- ]fold\s+(?:stratified\s+)?cross[- ]?validation|\bk[- ]fold cross[- ]?validation"
                     rf"[^.]{{0,30}}?\bk\s?=\s?(\d+)|cross[- ]?validation\s+(?:with|using)\s+{_N}\s+folds", re.I)
 # A size may end a sentence ("resized to 224x224."): a full stop is not a decimal point.
@@ -112,28 +148,65 @@ _SIZE_CHW = re.compile(r"(?<![\d.])([13])\s{0,2}(?:×|x|X)\s{0,2}(\d{2,4})\s{0,2
 _SIZE_TUPLE = re.compile(r"[(\[]\s*(?:None\s*,\s*)?(\d{2,4})\s*,\s*(\d{2,4})\s*,\s*([13])\s*[)\]]")
 _SIZE_GOOD = re.compile(r"resiz|input|rescal|reduc|downsampl|down-sampl|fed|fixed size|image size|dimension|"
                         r"pixels|resolution of|size of|shape", re.I)
-_SIZE_BAD = re.compile(r"original|initial|raw resolution|native|kernel|filter|stride|pool|patch|window|conv", re.I)
-_GRAY = re.compile(r"gr[ae]y[- ]?scale|single[- ]channel|one channel|1[- ]channel|monochrome", re.I)
+_SIZE_BAD = re.compile(r"original|initial|raw resolution|native|kernel|filter|stride|pool|patch|window|conv|average|"
+                       r"\bmean\b|typical|vary|varying|ranging", re.I)
+# "gray scale intensity values", "grey-level co-occurrence": a pixel property, not the input's channels.
+_GRAY = re.compile(r"(?:gr[ae]y[- ]?scale|single[- ]channel|one channel|1[- ]channel|monochrome)(?!\s*(?:intensit|"
+                   r"levels?\b|values?\b|histogram|co-?occurrence|morpholog|threshold|version of))", re.I)
 _GRAY_CONVERT = re.compile(r"convert\w*\s+(?:\w+\s+){0,3}?(?:to|into)\s+gr[ae]y[- ]?scale", re.I)
 _INTERMEDIATE_STEP = re.compile(r"\s*(?:colou?r\s+|images?\s+)?(?:in order\s+)?(?:to (?:find|detect|extract|compute|"
                                 r"locate|identify|obtain|calculate)|for (?:contour|edge|threshold|segment))", re.I)
-_RGB = re.compile(r"\bRGB\b|3[- ]channels?|three[- ]channels?|colou?r images", re.I)
+# "RGB = Red Green Blue" in a list of abbreviations states nothing.
+_RGB = re.compile(r"\bRGB\b(?!\s*=)|3[- ]channels?|three[- ]channels?|colou?r images", re.I)
+_RGB_CONVERT = re.compile(r"convert\w*\s+(?:\w+\s+){0,4}?(?:to|into)\s+(?:an?\s+)?(?:RGB|3[- ]channels?|"
+                          r"three[- ]channels?)", re.I)
+# "the 3 smallest classes", "the 2 other classes": some of the classes, not their number.
+_SOME_OF = r"(?!(?:\w+est|other|remaining|minority|majority|top|first|last|rarest|most|least|under-?represented|" \
+           r"over-?represented|rare|frequent|largest|smaller|larger|bigger)\s)"
 _CLASSES = re.compile(rf"(?<![\d.])\b{_N}[- ](?:class|category|way)\b(?![- ]?(?:imbalance|weight|distribution))|"
-                      rf"(?<![\d.])\b{_N}\s+(?:[\w-]+\s+)?(?:classes|categories|diagnostic categories|grades)\b|"
+                      rf"(?<![\d.])\b{_N}\s+(?:{_SOME_OF}[\w-]+\s+)?(?:classes|categories|diagnostic categories|grades)\b|"
                       # "Number of Classes: 4" as a report or a notebook prints it, "num_classes=4" in its code
                       rf"\bnumber of (?:output )?(?:classes|categories)\s*(?:is|was|are|:|=)\s*{_N}\b|"
                       rf"\b(?:num|n|nb)_classes\s*=\s*(\d+)\b", re.I)
-_BINARY = re.compile(r"\bbinary\s+(?:classification|classifier|task|problem|labels?|cross[- ]?entropy|outcome)|"
+_BINARY = re.compile(r"\bbinary\s+(?:classification|classifier|task|problem|labels?|outcome)|"
                      r"\btwo-class\b", re.I)
-_AUG_WORD = re.compile(r"\baugment(?:ation|ed|ing|s)?\b", re.I)
+# "classify the cell as infected or healthy", "annotated with benign or malignant labels",
+# "categorized into normal, benign, and malignant": the classes listed, counted.
+# Only verbs that assign labels: "differentiate between healthy skin and the lesion" compares regions.
+_CLASS_VERB = r"(?:classif\w*|categori[sz]\w*|label(?:l?ed|s)|annotated|grouped)"
+_LIST_NOUN_WORDS = r"classes|categories|labels|cells|images|cases|lesions|tumou?rs|groups|types|masses|samples|patients"
+_LIST_NOUN = rf"(?:{_LIST_NOUN_WORDS})"
+_ITEM = rf"(?:(?!(?:and|or|either|the|a|an|into|as|between|with|versus|vs|not|no|to|of|for|in|on|by|is|are|be|" \
+        rf"each|one|its|their|class|category|{_LIST_NOUN_WORDS})\b)[A-Za-z][\w'’-]*)"
+_ITEMS = rf"({_ITEM}(?:\s+{_ITEM}){{0,2}}(?:\s*,\s*{_ITEM}(?:\s+{_ITEM}){{0,2}}){{0,6}},?\s+(?:or|and|vs\.?|versus)" \
+         rf"\s+{_ITEM}(?:\s+{_ITEM}){{0,2}})"
+_CLASS_LIST = re.compile(rf"\b{_CLASS_VERB}\s+(?:[\w-]+,?\s+){{0,7}}?(?:as|into|with)\s+(?:either\s+)?"
+                         rf"(?:the\s+)?{_ITEMS}(?=\s*(?:[.;:,)]|$|\s+{_LIST_NOUN}\b))", re.I)
+_NOT_A_CLASS = re.compile(r"\b(?:train\w*|test\w*|validation|data\w*|models?|methods?|features?|images?|"
+                          r"accuracy|precision|recall|sensitivity|specificity|pixels?|background|foreground)\b", re.I)
+# "augment the capabilities of clinicians" is not data augmentation: the verb needs data after it.
+_AUG_WORD = re.compile(r"\baugmentations?\b|\baugment(?:ed|ing|s)?\s+(?:the\s+|our\s+|this\s+)?(?:[\w-]+\s+)?"
+                       r"(?:data|dataset|images?|training|samples|set)\b|\b(?:data|images?|samples?|set|dataset)\s+"
+                       r"(?:(?:was|were|is|are)\s+)?augmented\b", re.I)
 _AUG_NO = re.compile(r"without (?:any )?(?:data )?augmentation|\bno (?:data )?augmentation|(?:did|do|does) not "
-                     r"(?:use|apply|perform|employ) (?:any )?(?:data )?augmentation|augmentation (?:was|were) not|"
+                     r"(?:use|apply|perform|employ|implement|include|adopt|utili[sz]e) (?:any )?(?:data )?"
+                     r"augmentation|augmentation (?:was|were) not|"
+                     # "augmentation was tried but, eventually, not used"
+                     r"augmentation (?:was|were) (?:tried|tested|attempted|explored)[^.]{0,30}?\bnot (?:used|adopted|"
+                     r"kept|retained|included)|"
                      # an abandoned attempt: "attempts at data augmentation led to poor results"
                      r"attempts? (?:at|to use|with) (?:data )?augmentation (?:led to|gave|resulted in|yielded) "
                      r"(?:poor|worse|lower)|augmentation (?:did not|didn't|failed to) (?:yield|improve|help)",
                      re.I)
-_PRETRAIN = re.compile(r"pre-?trained|image ?net|transfer learning|fine-?tun", re.I)
+# "fine-tuning hyper-parameters" tunes settings, not pretrained weights.
+_PRETRAIN = re.compile(r"pre-?trained|image ?net|transfer learning|fine-?tun(?:ing|ed|es|e)?\b(?!\s+(?:of\s+|the\s+)?"
+                       r"(?:hyper-?)?parameters?\b|\s+(?:the\s+)?(?:learning rate|thresholds?|settings?))", re.I)
+# "written from scratch" says how the code came about, not how the weights were initialised.
 _SCRATCH = re.compile(r"from scratch|random(?:ly)? initiali[sz]|without pre-?training|no pre-?training", re.I)
+_CODE_VERB_BEFORE = re.compile(r"\b(?:writ\w*|implement\w*|coded|programmed)\s+$", re.I)
+# "GCN can also leverage transfer learning": what a method could do, not what the paper did.
+_HYPOTHETICAL = re.compile(r"\b(?:can|could|may|might|would)\s+(?:also\s+|further\s+|potentially\s+|be\s+)?"
+                           r"(?:[\w-]+\s+){0,4}$", re.I)
 
 
 def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = (), *,
@@ -157,7 +230,7 @@ def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = ()
                 if count is not None and count >= 20:
                     add("n_samples", count, match, weight)
         for match in _SUBSET_USED.finditer(text):
-            count = _count(match.group(1) or match.group(2))
+            count = _count(next(g for g in match.groups() if g))
             if count is not None and count >= 20:
                 add("n_samples", count, match, 2.0, narrows=True)
         for pattern in _SPLIT_COUNT_PATTERNS:
@@ -166,14 +239,19 @@ def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = ()
                 number = next((g for g in groups if _count(g) is not None), None)
                 split = next((g for g in groups if g.lower() in _SPLIT_WORDS), None)
                 count = _count(number) if number else None
-                if count is not None and split and count >= 5:
-                    add(_SPLIT_WORDS[split.lower()], count, match, 1.5)
-        for match in _RATIO.finditer(text):
-            share = float(match.group(1)) / 100.0
-            add(_SPLIT_WORDS[match.group(2).lower()], None, match, 1.0, ratio=share)
-        for match in _RATIO_AFTER.finditer(text):
-            share = float(match.group(2)) / 100.0
-            add(_SPLIT_WORDS[match.group(1).lower()], None, match, 1.0, ratio=share)
+                if count is None or not split or count < 5 or _NOT_SAMPLES.search(match.group(0)) \
+                        or _PER_BATCH.match(text[match.end():]):
+                    continue
+                add(_SPLIT_WORDS[split.lower()], count, match, 1.5)
+        # Shares of a score ("92.8% and 91.2% as training and validation accuracies") are no split.
+        if not _SCORE_WORDS.search(text) or _DIVIDE_WORDS.search(text):
+            for match in _RATIO.finditer(text):
+                share = float(match.group(1)) / 100.0
+                add(_SPLIT_WORDS[match.group(2).lower()], None, match, 1.0, ratio=share)
+            for match in _RATIO_AFTER.finditer(text):
+                share = float(match.group(2)) / 100.0
+                add(_SPLIT_WORDS[match.group(1).lower()], None, match, 1.0, ratio=share)
+            found.extend(_split_list_shares(text, page, method, {e.feature for e in found if e.ratio}))
     if not _TUNING_CONTEXT.search(text):
         for match in _KFOLD.finditer(text):
             token = next(g for g in match.groups() if g)
@@ -190,24 +268,37 @@ def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = ()
                 add("n_classes", count, match)
         for match in _BINARY.finditer(text):
             add("n_classes", 2, match)
+        for match in _CLASS_LIST.finditer(text):
+            items = [i for i in re.split(r"\s*,\s*(?:(?:and|or)\s+)?|\s+(?:or|and|vs\.?|versus)\s+", match.group(1)) if i]
+            if 2 <= len(items) <= 12 and not any(_NOT_A_CLASS.search(i) for i in items):
+                add("n_classes", len(items), match, 0.5)
+    # A heading ("5.3 Data augmentation") names a topic; the sentences under it say what was done.
+    heading = len(text.split()) <= 5 and not re.search(r"\b(?:is|are|was|were|used|applied)\b", text, re.I)
     if _AUG_WORD.search(text):
         negative = _AUG_NO.search(text)
         about_eval_data = re.search(r"\b(?:validation|test(?:ing)?)\b", text, re.I) and negative
         match = negative or _AUG_WORD.search(text)
-        if future:
+        if negative and not about_eval_data:
+            # "I did not implement augmentation because it would have taken too long": a statement
+            # of what was done, whatever the sentence goes on to imagine.
+            add("augmentation", "no", match, 3.0 if _OWN_WORK.search(text) else 2.0)
+        elif future:
             add("augmentation", "no", match, 0.5, reason="augmentation is named only as future work")
-        elif negative and not about_eval_data:
-            add("augmentation", "no", match, 2.0)
-        elif not negative or about_eval_data:
-            add("augmentation", "yes", match, 1.0)
+        elif (not negative or about_eval_data) and not _HYPOTHETICAL.search(text[:match.start()]) \
+                and not (_MODAL_AFTER.match(text[match.end():]) and not _DONE_BEFORE.search(text[:match.start()])):
+            add("augmentation", "yes", match, 0.5 if heading else 1.0)
     scratch = _SCRATCH.search(text)
+    if scratch and _CODE_VERB_BEFORE.search(text[:scratch.start()]):
+        scratch = None
     pretrain = _PRETRAIN.search(text)
-    if scratch or pretrain:
-        match = scratch or pretrain
+    match = scratch or pretrain
+    # What a method could do says nothing of how the paper's models were trained; pretraining
+    # named only as future work is weak evidence that the models were not pretrained.
+    if match and not (pretrain and not scratch and _HYPOTHETICAL.search(text[:match.start()])):
         if future and not scratch:
             value, weight = "no", 0.5
         else:
-            value, weight = ("no", 2.0) if scratch else ("yes", 1.0)
+            value, weight = ("no", 2.0) if scratch else ("yes", 0.5 if heading else 1.0)
         # A statement is about the models named close to it ("MobileNetV2 pretrained on ImageNet").
         cues = [m.start() for m in (_SCRATCH if scratch else _PRETRAIN).finditer(text)]
         named = [m for m in models if any(abs(p - c) <= 40 for p in _positions(text, m) for c in cues)]
@@ -216,6 +307,30 @@ def sentence_evidence(text: str, page: Optional[int], models: Iterable[str] = ()
                 add("pretrained", value, match, weight + 1.0, model=model)
         else:
             add("pretrained", value, match, weight)
+    return found
+
+
+def _split_list_shares(text: str, page: Optional[int], method: str, stated: set[str]) -> list[Evidence]:
+    """Shares given as a list after (or before) the splits they belong to, in the same order:
+    "training and test sets with proportions of 90% 10%", "a 70:15:15 train/validation/test split"."""
+    found = []
+    for match in _SPLIT_LIST.finditer(text):
+        splits = [g.lower() for g in match.groups() if g]
+        window = text[match.end():match.end() + 60]
+        shares = _SHARE_LIST.search(window)
+        if shares is None or shares.start() > 45:
+            window = text[max(0, match.start() - 40):match.start()]
+            shares = _SHARE_LIST.search(window)
+        if shares is None or not _SHARE_CUE.search(shares.group(0) + window):
+            continue
+        values = [float(g) for g in shares.groups() if g]
+        if len(values) != len(splits) or len({_SPLIT_WORDS[s] for s in splits}) != len(splits) \
+                or not 0.98 <= sum(values) / 100.0 <= 1.02:
+            continue
+        snippet = _snippet(text, match.start(), match.end())
+        for split, share in zip(splits, values):
+            if _SPLIT_WORDS[split] not in stated:
+                found.append(Evidence(_SPLIT_WORDS[split], None, page, snippet, method, 1.0, ratio=share / 100.0))
     return found
 
 
@@ -265,7 +380,10 @@ def _size_evidence(text: str, page: Optional[int], method: str) -> list[Evidence
 
 
 def _channel_evidence(text: str, page: Optional[int], method: str) -> list[Evidence]:
-    """Grayscale -> 1, RGB -> 3. A conversion to grayscale outweighs the RGB it converts from."""
+    """Grayscale -> 1, RGB -> 3. A conversion outweighs the format it converts from."""
+    to_rgb = _RGB_CONVERT.search(text)
+    if to_rgb:  # "grayscale scans converted to RGB for the ImageNet weights"
+        return [Evidence("channels", 3, page, _snippet(text, to_rgb.start(), to_rgb.end()), method, 3.0)]
     convert = _GRAY_CONVERT.search(text)
     if convert and _INTERMEDIATE_STEP.match(text[convert.end():]):
         return []  # "converted into grayscale to find its contour": a step, not the model's input
@@ -417,6 +535,16 @@ def paper_features(evidence: list[Evidence], *, method: str, source_url: Optiona
     fields = {name: resolve(name, evidence, method=method, source_url=source_url, resolver=resolver)
               for name in ("n_samples", "n_train", "n_test", "n_val", "k_fold", "width", "height", "channels",
                            "n_classes")}
+    if fields["n_samples"].has_value:
+        # A split cannot hold more images than the data used: a larger count describes something
+        # else (the folder a public dataset ships as "Training", before the paper kept a subset).
+        total = int(fields["n_samples"].value)
+        for split in ("n_train", "n_val", "n_test"):
+            stated = [e for e in evidence if e.feature == split and e.value is not None]
+            kept = [e for e in stated if int(e.value) <= total]
+            if len(kept) < len(stated):
+                others = [e for e in evidence if e.feature != split or e.value is None or int(e.value) <= total]
+                fields[split] = resolve(split, others, method=method, source_url=source_url, resolver=resolver)
     derive_split_counts(fields, evidence, source_url)
     if fields["width"].has_value != fields["height"].has_value:
         # One side of an image size without the other is a misreading; report neither.

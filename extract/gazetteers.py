@@ -28,7 +28,9 @@ METRIC_TERMS: dict[str, tuple[str, ...]] = {
            "f1score", "fscore", "f1-scores", "f1 scores"),
     "auc": ("auc", "auroc", "roc-auc", "roc auc", "auc-roc", "auc roc", "roc_auc", "area under the curve",
             "area under the roc curve", "area under curve", "area under the receiver operating characteristic curve",
-            "area under the receiver operating characteristic", "roc area", "roc-auc score", "auc score"),
+            "area under the receiver operating characteristic", "roc area", "roc-auc score", "auc score",
+            # A_z, the ROC area in the radiology and CAD literature
+            "az", "roc az", "a_z"),
     "balanced_accuracy": ("balanced accuracy", "balanced acc", "balanced acc.", "bacc", "b-acc", "bal. acc",
                           "bal. acc.", "bal acc", "balanced_accuracy"),
     "auprc": ("auprc", "au-prc", "pr-auc", "pr auc", "auc-pr", "aupr", "average precision", "area under the "
@@ -319,21 +321,29 @@ def dataset_domains() -> dict[str, tuple[Optional[str], Optional[str]]]:
 
 
 _HEADER_NOISE = re.compile(r"\((?:%|in %|percent)\)|%|\[%\]|\bscores?\b|\(\s*\)|[*†‡]", re.IGNORECASE)
+_GLUED_SPLIT = re.compile(r"^(?:test|val|valid|train)")
 _SPLIT_WORDS = re.compile(r"\b(?:test(?:ing)?|val(?:idation)?|train(?:ing)?|mean|avg|average|overall|"
                           r"macro|micro|weighted|top-1)\b", re.IGNORECASE)
 
 
 def metric_of(text: str) -> Optional[str]:
     """The canonical metric a header cell or row label names ("Acc (%)" -> accuracy), else None."""
+    index = _metric_index()
+    exact = normalize.name_key(text)
+    if exact and exact in index:  # before the noise goes: "F-score" is a name, not "F" plus the word "score"
+        return index[exact]
     cleaned = _HEADER_NOISE.sub(" ", text).strip()
     key = normalize.name_key(cleaned)
     if not key:
         return None
-    index = _metric_index()
     if key in index:
         return index[key]
     stripped = normalize.name_key(_SPLIT_WORDS.sub(" ", cleaned))
-    return index.get(stripped) if stripped else None
+    if stripped and stripped in index:
+        return index[stripped]
+    # A split glued to the metric, as logging code writes it: "val_acc", "TestAUC", "TESTAZ".
+    glued = _GLUED_SPLIT.match(key)
+    return index.get(key[glued.end():]) if glued and len(key) > glued.end() else None
 
 
 def header_split(text: str) -> Optional[str]:

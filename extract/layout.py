@@ -75,6 +75,9 @@ class TableCell:
     n_columns: int
     row_text: str
     column_values: list[str]  # the numeric cells of the same column, for "best in column"
+    # The row label's cells with the header above each ("Dataset": "HSJ.2D.r", "Engine": ...),
+    # when the label spans several columns.
+    label_parts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -221,15 +224,21 @@ def _gutter(words: list[Word], width: float) -> Optional[float]:
 
 def _lines(words: list[Word]) -> list[Line]:
     lines: list[Line] = []
+    # A word joins a line when its middle lies in the band of the word that started the line, not
+    # in the line's growing extent: otherwise two stacked header rows, bridged by a taller cell
+    # ("Cross" above "validation"), chain into one line of interleaved words.
+    bands: list[tuple[float, float]] = []
     for word in sorted(words, key=lambda w: (round(w.top, 1), w.x0)):
         middle = (word.top + word.bottom) / 2
-        for line in reversed(lines[-4:]):
-            if line.top - 0.5 <= middle <= line.bottom + 0.5:
+        for index in range(len(lines) - 1, max(-1, len(lines) - 5), -1):
+            line, (top, bottom) = lines[index], bands[index]
+            if top - 0.5 <= middle <= bottom + 0.5:
                 line.words.append(word)
                 line.top, line.bottom = min(line.top, word.top), max(line.bottom, word.bottom)
                 break
         else:
             lines.append(Line([word], word.top, word.bottom))
+            bands.append((word.top, word.bottom))
     for line in lines:
         line.words.sort(key=lambda w: w.x0)
         line.cells = _cells(line)
@@ -377,12 +386,14 @@ def _grid(page: int, caption: str, headers: list[Line], rows: list[Line]) -> Gri
             column = min(range(len(spans)), key=lambda k: 0 if _overlap(spans[k][0], spans[k][1], cell.x0, cell.x1) > 0
                          else abs((spans[k][0] + spans[k][1]) / 2 - (cell.x0 + cell.x1) / 2))
             column_values.setdefault(column, []).append(cell.text)
-            placed.append((row_index, column, cell, label, row))
-    for row_index, column, cell, label, row in placed:
+            parts = tuple((c.text, _header_for(headers, c.x0, c.x1)) for c in label_cells) \
+                if len(label_cells) > 1 else ()
+            placed.append((row_index, column, cell, label, row, group, parts))
+    for row_index, column, cell, label, row, group, parts in placed:
         span = spans[column]
         header = _header_for(headers, span[0], span[1])
         cells.append(TableCell(cell.text, label, header, group, row_index, column, len(numeric_rows), n_columns,
-                               row.text, column_values[column]))
+                               row.text, column_values[column], parts))
     return Grid(page, caption, cells, " | ".join(h.text for h in headers), len(numeric_rows), n_columns,
                 rows[0].top)
 

@@ -142,9 +142,11 @@ def abbreviation_entities(doc: Doc) -> Doc:
         long_form = short._.long_form
         if long_form is None or long_form.text == short.text:
             continue
+        # The entity the long form is: one spanning (nearly) all of it, or the one it ends with,
+        # its head ("Cartesian Genetic Programming evolved Artificial Neural Network").
         entity = by_start.get(long_form.start) or next(
             (e for e in ents if e.start >= long_form.start and e.end <= long_form.end
-             and e.end - e.start >= (long_form.end - long_form.start) - 1), None)
+             and (e.end - e.start >= (long_form.end - long_form.start) - 1 or e.end == long_form.end)), None)
         if entity is not None and entity.label_ != "PROPOSED":
             labels[short.text] = (entity.label_, entity.ent_id_ or entity.kb_id_ or entity.text)
         else:

@@ -121,7 +121,8 @@ def find_numbers(text: str) -> list[ParsedNumber]:
 def parse_number(text: str) -> Optional[ParsedNumber]:
     """The single number a table cell or short string holds ("95.35", "0.79 ± 0.02", "88%"), else None."""
     stripped = text.strip().strip("*†‡§¶").strip()
-    stripped = re.sub(r"^\(|\)$", "", stripped)
+    # "(88%)" is a number; "(0.309," and "0.453)" are the two ends of an interval split into cells.
+    stripped = re.sub(r"^\((.*)\)$", r"\1", stripped)
     found = find_numbers(stripped)
     if len(found) != 1:
         return None

@@ -458,6 +458,6 @@ def recommend_for_task(store: KnowledgeBase, task: dict, top: int = 10, *,
     """Ranked models for `task` (keys as `medicalrec recommend`'s options: domain, modality, dataset,
     n_classes, n_samples, width, height, channels, ...), each with .model .family .score .evidence.
     `objective` "performance" gives trainable architectures ranked by expected score (picks.Pick);
-    None picks performance when the KB holds comparisons. The default stays usage for the callers
-    written against it (validate)."""
+    None picks performance when the KB holds comparisons, else usage: `medicalrec recommend`'s default,
+    which `validate --top N` asks for. The default here stays usage for callers written against it."""
     return recommender_for(store, feature_set=feature_set, objective=objective).recommend(task, top).recommendations

@@ -8,6 +8,7 @@ import pytest
 
 from medicalrec.extract.candidates import (Candidate, add_document_features, average_of, metric_mentions,
                                            sentence_candidates, table_candidates)
+from medicalrec.extract import gazetteers
 from medicalrec.extract.relations import SentenceView
 from test_extract_layout import grids_of
 
@@ -161,6 +162,33 @@ SVM         81.2      0.85
     assert {c.dataset for c in found} == {"HAM10000"}
 
 
+def test_a_row_label_of_several_cells_takes_its_model_from_the_model_column():
+    found = from_table("""Table 3. Results
+Dataset       Classifier      Runs      AUC
+BCDR-F01      libsvm.csvc     600x5     0.778
+BCDR-F02      encog.ffsa      30x5      0.771
+""")
+    assert {(c.model, c.setting, c.value) for c in found} == {
+        ("libsvm.csvc", "BCDR-F01, 600x5", 0.778), ("encog.ffsa", "BCDR-F02, 30x5", 0.771)}
+    # Without a header that names models, the one cell that is a model name is the model.
+    found = from_table("""Table 4. Results
+Dataset       Name          AUC
+Set A         ResNet-50     0.91
+Set B         VGG-16        0.89
+""")
+    assert {(c.model, c.setting) for c in found} == {("ResNet-50", "Set A"), ("VGG-16", "Set B")}
+
+
+def test_variant_rows_belong_to_the_papers_model_when_the_caption_acronym_is_a_metric():
+    # "WACC" (weighted accuracy) is a metric's abbreviation, not the method the table is about.
+    found = from_table("""Table 3. WACC, F1 and AUC of the cropping strategies
+Strategy    WACC      F1        AUC
+SS          0.6050    0.6414    0.9067
+RR          0.5959    0.6428    0.9081
+""", main_model="EfficientNet-B0")
+    assert {c.model for c in found} == {"EfficientNet-B0 (SS)", "EfficientNet-B0 (RR)"}
+
+
 def test_a_table_without_a_metric_gives_no_candidates():
     assert from_table("""Table 1. Dataset splits
 Split       Images    Benign    Malignant
@@ -178,10 +206,31 @@ Test        156       42        114
     ("AUPRC", "auprc"), ("PR-AUC", "auprc"), ("average precision", "auprc"),
     ("top-5 accuracy", "top5_accuracy"), ("top-3 accuracy", "top3_accuracy"), ("top-1 accuracy", "accuracy"),
     ("sensitivity", "recall"), ("true negative rate", "specificity"), ("AUROC", "auc"), ("F1-score", "f1"),
-    ("quadratic weighted kappa", "kappa"),
+    ("quadratic weighted kappa", "kappa"), ("F-score", "f1"), ("F score", "f1"),
 ])
 def test_metric_vocabulary(text, metric):
     assert [m for _, _, m in metric_mentions(f"The model's {text} was the highest.")] == [metric]
+
+
+@pytest.mark.parametrize("header, metric", [
+    ("F-score", "f1"), ("Evaluation Metrics (mean (%) ± std) / F-score", None), ("Acc (%)", "accuracy"),
+    ("val_acc", "accuracy"), ("TestAUC", "auc"), ("TESTAZ", "auc"), ("Az", "auc"),
+    ("test", None), ("Score", None), ("Number of features", None), ("trainloss", None),
+])
+def test_header_metric_names(header, metric):
+    # metric_of reads one header cell: a split glued to a metric name is that metric, and the word
+    # "score" of "F-score" is part of the name (only a header of several levels is left to the caller).
+    assert gazetteers.metric_of(header) == metric
+
+
+def test_a_mean_std_header_is_a_score_header():
+    found = from_table("""Table 2. Results
+Features      Evaluation Metrics (mean (%) ± std)
+              ACC           F-score
+GLCM          98.19±0.2     98.02±0.2
+""")
+    assert {(c.metric, c.value) for c in found} == {("accuracy", 0.9819), ("f1", 0.9802)}
+    assert all(c.features["header_not_score"] == 0.0 for c in found)
 
 
 def test_averages_are_named_and_kept_apart():

@@ -115,14 +115,22 @@ def test_a_label_row_inside_a_table_does_not_break_it():
     assert {c.value_text: c.row_label for c in grid.cells}["0.871"] == "ViT"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "layout._grid: the group label is kept in one variable while rows are placed and read after the loop, so "
-    "every cell of a table gets the table's LAST label row, also the rows above it"))
 def test_a_label_row_inside_a_table_is_the_group_of_the_rows_below_it_only():
     (grid,) = grids_of(GROUPED)
     groups = {c.value_text: c.group_label for c in grid.cells}
     assert groups["0.864"] == groups["0.871"] == "PneumoniaMNIST"
     assert groups["0.833"] != "PneumoniaMNIST" and groups["0.812"] != "PneumoniaMNIST"
+
+
+def test_two_header_rows_bridged_by_a_taller_cell_stay_two_lines():
+    # "Cross validation" stands on two lines beside the two header rows, and its lower word
+    # overlaps both; a line that grew with each word it took would swallow both header rows.
+    words = [Word("Cross", 0, 25, 90.0, 100.0), Word("Metrics", 60, 95, 88.0, 98.0),
+             Word("validation", 0, 50, 95.0, 105.0), Word("ACC", 60, 75, 100.0, 110.0),
+             Word("AUC", 90, 105, 100.0, 110.0)]
+    lines = page_lines(words)
+    assert ["Metrics" in line.text and "ACC" in line.text for line in lines].count(True) == 0
+    assert any(line.text.endswith("ACC AUC") for line in lines)
 
 
 PROSE = ["The images were resized to a common size", "and split into training and test sets by",

@@ -48,6 +48,18 @@ def test_entities_and_their_canonical_names():
     assert not any(text == "LR" for text, _, _ in found)
 
 
+def test_a_short_form_names_the_model_its_long_form_ends_with():
+    # The long form is wider than the model entity found in it: its head ("... Neural Network")
+    # makes the short form a model; a short form whose long form ends with no model stays none.
+    doc = build_pipeline()(
+        "We use a Cartesian Genetic Programming evolved Artificial Neural Network (CGPANN) to classify "
+        "mammograms. The CGPANN reached an accuracy of 90.9%. Images were cropped to a region of interest "
+        "(ROI). The ROI was 64 pixels wide.")
+    found = {(ent.text, ent.label_) for ent in doc.ents}
+    assert ("CGPANN", "MODEL") in found
+    assert not any(text == "ROI" and label == "MODEL" for text, label in found)
+
+
 def test_prose_sets_apart_headings_tables_and_references():
     prose = prepare_prose([
         (1, "Abstract\nWe classify chest X-rays with a pre-\ntrained network.\n2 Related Work\nOthers used CNNs [3].\n"),

@@ -83,8 +83,11 @@ def test_number_of_classes_and_conflicts_are_ambiguous():
     assert value(features_of("MRI images are classified into five classes: AD, CN, EMCI, LMCI and MCI."),
                  "n_classes") == 5
     assert value(features_of("This is a binary classification task."), "n_classes") == 2
+    # Binary cross-entropy is a loss (also of multi-label and pixel-wise tasks), not a class count.
+    assert value(features_of("The X-rays are categorised into three classes: normal, bacterial and viral.",
+                             "We trained with binary cross-entropy loss."), "n_classes") == 3
     conflicting = features_of("The X-rays are categorised into three classes: normal, bacterial and viral.",
-                              "We trained with binary cross-entropy loss.")
+                              "We treat it as a binary classification task.")
     assert conflicting["n_classes"].status == "ambiguous"
     assert "3" in conflicting["n_classes"].reason and "2" in conflicting["n_classes"].reason
     assert value(features_of("The network was pretrained on 1,000 ImageNet classes."), "n_classes") == "not_reported"

@@ -92,6 +92,8 @@ def test_parse_number_wants_a_single_number_cell():
     assert parse_number("(88%)").value == 88
     assert parse_number("VGG16 0.9") is None
     assert parse_number("0.8 0.9") is None
+    # The ends of a confidence interval set in two cells are no single number.
+    assert parse_number("(0.309,") is None and parse_number("0.453)") is None and parse_number("(0.309") is None
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -193,8 +193,8 @@ def test_top_without_recommender_asks_for_models(cli, data_root, kb_file, tmp_pa
 def test_top_asks_the_recommender_with_the_dataset_features(cli, data_root, kb_file, tmp_path, monkeypatch):
     calls = []
 
-    def recommend_for_task(store, task, top):
-        calls.append((task, top))
+    def recommend_for_task(store, task, top, objective="usage"):
+        calls.append((task, top, objective))
         return [types.SimpleNamespace(model="Logistic Regression", score=0.9),
                 types.SimpleNamespace(model="Swin Transformer", score=0.8)]
 
@@ -208,11 +208,60 @@ def test_top_asks_the_recommender_with_the_dataset_features(cli, data_root, kb_f
     assert result.exit_code == 0, result.output
     n = INFO["breastmnist"]["n_samples"]
     assert calls == [({"n_samples": sum(n.values()), "n_classes": 2, "channels": 1, "width": 28, "height": 28,
-                       "domain": "Breast Cancer Classification", "modality": "ultrasound"}, 2)]
+                       "domain": "Breast Cancer Classification", "modality": "ultrasound"}, 2, None)]
     payload = json.loads(result.stdout)
     assert [r["model"] for r in payload["results"]] == ["Logistic Regression"]
     assert payload["results"][0]["recommended_score"] == 0.9
     assert payload["skipped"][0]["model"] == "Swin Transformer"
+
+
+def test_top_takes_the_objective_recommend_takes_by_default(tmp_path, monkeypatch):
+    """--top asks for the performance ranker's picks when the KB holds comparisons (papers measuring
+    >= 2 models), for the usage ranker's otherwise — as `medicalrec recommend` does by default."""
+    import torch
+    from recommend_data import synthetic_experiments
+    from recommend_kb import store_frame
+
+    from medicalrec.recommend import performance, ranker, service
+    from medicalrec.recommend.picks import Pick
+    from medicalrec.validate import runner
+    from medicalrec.validate.datasets import get_dataset, task_features
+
+    monkeypatch.setattr(ranker, "DEFAULT_CONFIG", ranker.RankerConfig(n_models=1, max_epochs=20, patience=5))
+    monkeypatch.setattr(performance, "DEFAULT_PERFORMANCE_CONFIG",
+                        performance.PerformanceConfig(d_model=16, max_epochs=15, min_epochs=5, patience=4))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    objectives = []
+    real_load_or_train = service.load_or_train
+
+    def spy(store, **options):
+        objectives.append(options["objective"])
+        return real_load_or_train(store, **options)
+
+    monkeypatch.setattr(service, "load_or_train", spy)
+    frame = synthetic_experiments(n_papers=30, seed=3)
+    compared = KnowledgeBase.open(tmp_path / "compared.db", write=True)
+    store_frame(compared, frame)
+    single = KnowledgeBase.open(tmp_path / "single.db", write=True)
+    store_frame(single, frame.drop_duplicates("paper_key"))  # one model per paper: nothing is compared
+    dataset = get_dataset("dermamnist")  # a domain and modality the synthetic KB holds
+    request = runner.ValidationRequest(dataset="dermamnist", top=2)
+    try:
+        models, recommended = runner._choose_models(request, compared, dataset, 28)
+        assert objectives == ["performance"]
+        picks = service.recommend_for_task(compared, task_features(dataset, 28), 2, objective="performance")
+        assert picks and all(isinstance(p, Pick) for p in picks)
+        assert models == [p.model for p in picks]
+        assert [r["score"] for r in recommended] == [float(p.score) for p in picks]
+
+        models, _ = runner._choose_models(request, single, dataset, 28)
+        assert objectives[-1] == "usage"
+        usage = service.recommend_for_task(single, task_features(dataset, 28), 2, objective="usage")
+        assert models == [r.model for r in usage] and not any(isinstance(r, Pick) for r in usage)
+    finally:
+        torch.set_num_threads(previous_threads)
 
 
 def test_cli_import_stays_light():

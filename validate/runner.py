@@ -194,7 +194,9 @@ def _choose_models(request: ValidationRequest, store: KnowledgeBase, dataset: Me
     if recommend_for_task is None:
         raise UserError("the recommender is not available: pass --models")
     top = request.top or DEFAULT_TOP
-    items = list(recommend_for_task(store, task_features(dataset, size), top))[:top]
+    # objective None: the one `medicalrec recommend` takes by default — performance (who wins on similar
+    # tasks) when the KB holds comparisons, usage (what papers like this use) otherwise
+    items = list(recommend_for_task(store, task_features(dataset, size), top, objective=None))[:top]
     recommended = [{"model": item.model, "score": float(item.score)} for item in items]
     if not recommended:
         raise UserError(f"the recommender has nothing for {dataset.canonical}: pass --models")
