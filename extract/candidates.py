@@ -21,7 +21,7 @@ from .relations import is_head_of
 if TYPE_CHECKING:
     from .layout import Grid, TableCell
 
-__all__ = ["Candidate", "table_candidates", "sentence_candidates", "metric_mentions", "average_of",
+__all__ = ["Candidate", "table_candidates", "sentence_candidates", "table_values", "metric_mentions", "average_of",
            "add_document_features", "SECTIONS"]
 
 SECTIONS = ("abstract", "body", "related", "references", "conclusion", "future", "front")
@@ -248,6 +248,8 @@ def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metr
     own_marked = bool(_OWN_MARK.search(label))
     label = _clean_label(_OWN_MARK.sub(" ", label)) if own_marked and _OWN_MARK.sub("", label).strip() else label
     label, label_setting = _model_part(cell.label_parts, label)
+    if _SPREAD.match(last_header.strip()):
+        return None  # the spread of a score ("STDDEV", "± SD") is no score
     header_metric = _metric_in(last_header) or _metric_in(header)
     row_metric = gazetteers.metric_of(label) or (_metric_in(label) if len(label.split()) <= 4 else None)
     if header_metric and row_metric == "accuracy" and header_metric in ("precision", "recall", "f1"):
@@ -308,6 +310,8 @@ def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metr
                      origin=("table", grid.page, round(grid.top), cell.row_index, cell.column_index))
 
 
+_SPREAD = re.compile(r"^(?:\(?\s*(?:std\.?|stddev|std\. ?dev\.?|s\.?d\.?|sd|standard deviation|variance|"
+                     r"±|\+/-|iqr|sem|standard error)\s*\)?)(?:\s|/|$)", re.IGNORECASE)
 _MODEL_HEADER = re.compile(r"\b(?:models?|methods?|classifiers?|networks?|architectures?|algorithms?|"
                            r"approach(?:es)?|backbones?|engines?|techniques?)\b", re.IGNORECASE)
 
@@ -404,15 +408,39 @@ def _compose_model(candidate: Candidate, group: str, context: str, main_model: O
 
 
 # ------------------------------------------------------------------------------------ sentences
+def table_values(grids: Iterable["Grid"]) -> dict[Optional[int], set[float]]:
+    """The numbers of each page's tables, for telling a table's text run into the prose."""
+    values: dict[Optional[int], set[float]] = {}
+    for grid in grids:
+        for cell in grid.cells:
+            number = parse_number(cell.value_text)
+            if number is not None:
+                values.setdefault(grid.page, set()).add(round(number.value, 6))
+    return values
+
+
+def _copy_of_a_table(text: str, page: Optional[int], tables: dict[Optional[int], set[float]]) -> bool:
+    """A "sentence" that is a table's rows run into the prose ("Labels AUC Pneumonia 0.5597 0.7483
+    Edema 0.7843 ..."): most of its numbers are cells of a table on its page, which is read as one."""
+    cells = tables.get(page)
+    if not cells:
+        return False
+    numbers = [round(n.value, 6) for n in find_numbers(text) if not n.is_range]
+    return len(numbers) >= 4 and sum(value in cells for value in numbers) >= 0.75 * len(numbers)
+
+
 def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[str],
-                        main_dataset: Optional[str]) -> list[Candidate]:
+                        main_dataset: Optional[str],
+                        tables: Optional[dict[Optional[int], set[float]]] = None) -> list[Candidate]:
     """A candidate for every number near a metric word: the nearest metric (before it, or just
-    after: "95% accuracy") and the nearest model named in the sentence, else the paper's model."""
+    after: "95% accuracy") and the nearest model named in the sentence, else the paper's model.
+    Sentences that are a table's text run into the prose (`tables`: `table_values`) are left to
+    the table."""
     found: list[Candidate] = []
     for sentence, section in zip(sentences, sections):
         text = sentence.text
         metrics = metric_mentions(text)
-        if not metrics or _TRAINING_LOG.search(text):
+        if not metrics or _TRAINING_LOG.search(text) or _copy_of_a_table(text, sentence.page, tables or {}):
             continue
         models = [(s, e, value) for s, e, label, value in sentence.entities if label == "MODEL"]
         proposed = any(label == "PROPOSED" for _, _, label, _ in sentence.entities)

@@ -24,7 +24,7 @@ from ..kb import FEATURES, ExperimentRecord, FeatureField, MeasurementRecord, Pr
 from . import features as feat
 from . import gazetteers
 from .nlp import build_pipeline
-from .candidates import Candidate, add_document_features, sentence_candidates, table_candidates
+from .candidates import Candidate, add_document_features, sentence_candidates, table_candidates, table_values
 from .layout import Grid, grids_from_lines
 from .prose import (FIRST_PERSON, NOT_OWN_WORK, Prose, is_non_imaging_text, is_review, is_segmentation_paper,
                     is_segmentation_text, prepare_prose, titled_review, topic_rates)
@@ -509,7 +509,7 @@ def _document_results(prose: Prose, grids: list[Grid], title: Optional[str], met
                                   label_models=_declared_labels(analysis),
                                   class_words=frozenset(w for w in context.class_words if len(w) > 3))
     candidates += sentence_candidates(analysis.sentences, analysis.sections, main_model=context.main_model,
-                                      main_dataset=context.dataset)
+                                      main_dataset=context.dataset, tables=table_values(grids))
     add_document_features(candidates, _document_profile(analysis))
     kept = select_candidates(candidates, scorer if scorer is not None else load_scorer(), threshold)
     experiments = _experiments(kept, analysis, evidence, method, source_url, resolver)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from medicalrec.extract.candidates import (Candidate, add_document_features, average_of, metric_mentions,
-                                           sentence_candidates, table_candidates)
+                                           sentence_candidates, table_candidates, table_values)
 from medicalrec.extract import gazetteers
 from medicalrec.extract.relations import SentenceView
 from test_extract_layout import grids_of
@@ -187,6 +187,30 @@ SS          0.6050    0.6414    0.9067
 RR          0.5959    0.6428    0.9081
 """, main_model="EfficientNet-B0")
     assert {c.model for c in found} == {"EfficientNet-B0 (SS)", "EfficientNet-B0 (RR)"}
+
+
+def test_the_spread_column_of_a_score_is_no_score():
+    found = from_table("""Table 1. AUC over five runs
+Model        AUC      STDDEV
+VGG-16       0.778    0.053
+ResNet-50    0.770    0.055
+""")
+    assert {(c.model, c.value) for c in found} == {("VGG-16", 0.778), ("ResNet-50", 0.77)}
+
+
+def test_a_tables_text_run_into_the_prose_is_left_to_the_table():
+    grids = grids_of("""Labels        AUC       PPV
+Pneumonia     0.5597    0.7483
+Edema         0.7843    0.7891
+""", page=12)
+    copy = sentence("DenseNet AUC and PPV: Labels AUC PPV Pneumonia 0.5597 0.7483 Edema 0.7843 0.7891", ("DenseNet",),
+                    page=12)
+    claim = sentence("DenseNet reached an AUC of 0.7843 on the test set.", ("DenseNet",), page=12)
+    found = sentence_candidates([copy, claim], ["body", "body"], main_model=None, main_dataset=None,
+                                tables=table_values(grids))
+    assert {c.snippet for c in found} == {claim.text}
+    # Without the tables, both are read.
+    assert len(sentence_candidates([copy, claim], ["body", "body"], main_model=None, main_dataset=None)) > 1
 
 
 def test_a_table_without_a_metric_gives_no_candidates():

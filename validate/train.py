@@ -342,19 +342,25 @@ def train_network(build: Callable[[], nn.Module], arrays: MedMNISTArrays, config
 
 def fit_classical(estimator, arrays: MedMNISTArrays) -> TrainResult:
     """Fit a scikit-learn estimator once on the training pixels; score val and test like the networks."""
+    from threadpoolctl import threadpool_limits
+
     from . import classical
 
     dataset = arrays.dataset
-    began = time.perf_counter()
-    fitted = classical.fit(estimator, arrays["train"], dataset.multi_label)
-    seconds = time.perf_counter() - began
+    # One BLAS thread: a multi-threaded BLAS sums in an order that depends on its thread count, and
+    # lbfgs then stops at a slightly different optimum; a Ray worker (1 thread) and the parent (2)
+    # would record different figures for the same seed.
+    with threadpool_limits(limits=1):
+        began = time.perf_counter()
+        fitted = classical.fit(estimator, arrays["train"], dataset.multi_label)
+        seconds = time.perf_counter() - began
 
-    def metrics(split: SplitArrays) -> tuple[float, float]:
-        scores = classical.scores(fitted, split, dataset.n_classes, dataset.multi_label)
-        return evaluate_scores(split.labels, scores, dataset.task)
+        def metrics(split: SplitArrays) -> tuple[float, float]:
+            scores = classical.scores(fitted, split, dataset.n_classes, dataset.multi_label)
+            return evaluate_scores(split.labels, scores, dataset.task)
 
-    val_acc, val_auc = metrics(arrays["val"])
-    test_acc, test_auc = metrics(arrays["test"])
+        val_acc, val_auc = metrics(arrays["val"])
+        test_acc, test_auc = metrics(arrays["test"])
     return TrainResult(
         test_acc=test_acc, test_auc=test_auc, val_acc=val_acc, val_auc=val_auc, best_epoch=0, epochs=0,
         seconds=seconds, device="cpu", device_name="cpu (scikit-learn)",
