@@ -211,6 +211,8 @@ def _per_class_cell(cell: "TableCell", shape: dict[str, float], class_words: fro
     """A cell of a per-class table (rows or columns that are the task's classes) is one class's
     score, not a model's result; the table's average row or column is kept."""
     header = cell.column_header.split(" / ")[-1]
+    if _AVERAGE_ROW.search(header):
+        return False  # a column that averages over the classes ("Avg F1") is the model's, whatever row it is on
     if shape["table_rows_classes"] >= 0.6 and shape["table_distinct_labels"] >= 3 \
             and _class_like(cell.row_label, class_words) and not _AVERAGE_ROW.search(cell.row_label):
         return True
@@ -248,6 +250,13 @@ def _table_candidate(cell: "TableCell", grid: "Grid", caption: str, caption_metr
     own_marked = bool(_OWN_MARK.search(label))
     label = _clean_label(_OWN_MARK.sub(" ", label)) if own_marked and _OWN_MARK.sub("", label).strip() else label
     label, label_setting = _model_part(cell.label_parts, label)
+    spanning = [_clean_label(text) for text in cell.spanning_labels]
+    naming = [text for text in spanning if _names_model(text)]
+    if len(naming) == 1 and not _names_model(label):
+        # The cell beside the block names the model; the row's own label is its setting.
+        spanning = [text for text in spanning if text != naming[0]] + [label]
+        label = naming[0]
+    label_setting = ", ".join(part for part in (*spanning, label_setting) if part)
     if _SPREAD.match(last_header.strip()):
         return None  # the spread of a score ("STDDEV", "± SD") is no score
     header_metric = _metric_in(last_header) or _metric_in(header)
@@ -314,6 +323,10 @@ _SPREAD = re.compile(r"^(?:\(?\s*(?:std\.?|stddev|std\. ?dev\.?|s\.?d\.?|sd|stan
                      r"±|\+/-|iqr|sem|standard error)\s*\)?)(?:\s|/|$)", re.IGNORECASE)
 _MODEL_HEADER = re.compile(r"\b(?:models?|methods?|classifiers?|networks?|architectures?|algorithms?|"
                            r"approach(?:es)?|backbones?|engines?|techniques?)\b", re.IGNORECASE)
+
+
+def _names_model(text: str) -> bool:
+    return bool(text) and bool(gazetteers.model_of(text) or gazetteers.looks_like_model_name(text))
 
 
 def _model_part(parts: tuple[tuple[str, str], ...], label: str) -> tuple[str, str]:

@@ -78,6 +78,8 @@ class TableCell:
     # The row label's cells with the header above each ("Dataset": "HSJ.2D.r", "Engine": ...),
     # when the label spans several columns.
     label_parts: tuple[tuple[str, str], ...] = ()
+    # The label cells set once beside a block of rows ("Stage 1", a model beside its per-class rows).
+    spanning_labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -373,12 +375,12 @@ def _grid(page: int, caption: str, headers: list[Line], rows: list[Line]) -> Gri
     column_values: dict[int, list[str]] = {}
     group = ""
     placed: list[tuple[int, int, Cell, str, Line]] = []
+    own_labels, spanning = _spanning_labels(numeric_rows)
     for row_index, row in enumerate(rows):
         if not _is_row(row):
             group = row.text
             continue
-        label_cells = [c for c in row.cells if not c.numeric and c.x1 <= min(
-            (n.x0 for n in row.cells if n.numeric), default=1e9) + 1]
+        label_cells = own_labels[id(row)]
         label = " ".join(c.text for c in label_cells)
         for cell in row.cells:
             if not cell.numeric:
@@ -393,9 +395,46 @@ def _grid(page: int, caption: str, headers: list[Line], rows: list[Line]) -> Gri
         span = spans[column]
         header = _header_for(headers, span[0], span[1])
         cells.append(TableCell(cell.text, label, header, group, row_index, column, len(numeric_rows), n_columns,
-                               row.text, column_values[column], parts))
+                               row.text, column_values[column], parts, spanning.get(id(row), ())))
     return Grid(page, caption, cells, " | ".join(h.text for h in headers), len(numeric_rows), n_columns,
                 rows[0].top)
+
+
+def _label_cells(row: Line) -> list[Cell]:
+    first_number = min((n.x0 for n in row.cells if n.numeric), default=1e9)
+    return [c for c in row.cells if not c.numeric and c.x1 <= first_number + 1]
+
+
+def _spanning_labels(rows: list[Line]) -> tuple[dict[int, list[Cell]], dict[int, tuple[str, ...]]]:
+    """Each row's own label cells, and the text of the label cells that span several rows.
+
+    A cell set once, vertically centred beside a block of rows ("Stage 1" beside its 2-, 5- and
+    10-fold rows; a model beside one row per class) stands on one line of the block only. Its
+    label column has a cell on fewer than half of the rows but on two at least; each row takes the
+    nearest such cell of that column, above or below, and keeps its own label without it."""
+    labels = {id(row): _label_cells(row) for row in rows}
+    columns: list[list[float]] = []
+    for cells in labels.values():
+        for cell in cells:
+            for column in columns:
+                if _overlap(column[0], column[1], cell.x0, cell.x1) > 0:
+                    column[0], column[1] = min(column[0], cell.x0), max(column[1], cell.x1)
+                    break
+            else:
+                columns.append([cell.x0, cell.x1])
+    own = dict(labels)
+    spanning: dict[int, list[tuple[float, str]]] = {id(row): [] for row in rows}
+    for x0, x1 in sorted(columns):
+        holders = [(row, cell) for row in rows for cell in labels[id(row)] if _overlap(x0, x1, cell.x0, cell.x1) > 0]
+        held_rows = len({id(row) for row, _ in holders})
+        # Two blocks at least: one cell beside one row (a mark, a citation) spans nothing.
+        if len(rows) < 3 or held_rows < 2 or held_rows * 2 >= len(rows):
+            continue
+        for row in rows:
+            _, nearest_cell = min(holders, key=lambda held: (abs(held[0].top - row.top), held[0].top > row.top))
+            own[id(row)] = [c for c in own[id(row)] if not _overlap(x0, x1, c.x0, c.x1) > 0]
+            spanning[id(row)].append((x0, nearest_cell.text))
+    return own, {key: tuple(text for _, text in sorted(found)) for key, found in spanning.items() if found}
 
 
 def _header_for(headers: list[Line], x0: float, x1: float) -> str:

@@ -189,6 +189,24 @@ RR          0.5959    0.6428    0.9081
     assert {c.model for c in found} == {"EfficientNet-B0 (SS)", "EfficientNet-B0 (RR)"}
 
 
+def test_a_model_set_beside_its_per_class_rows_names_them():
+    found = from_table("""Table 2. Per-disease results
+Model            Disease     Acc       Avg F1
+                 DR          0.60
+EfficientNet     Glaucoma    0.79      0.63
+                 AMD         0.72
+                 DR          0.78
+ResNet-18        Glaucoma    0.85      0.77
+                 AMD         0.90
+""")
+    average = {(c.model, c.value) for c in found if c.metric == "f1"}
+    assert average == {("EfficientNet", 0.63), ("ResNet-18", 0.77)}
+    # Each row takes the nearest model beside it; per-class cells stay what they are (rows of known
+    # class names are dropped, "DR" is no known class name here).
+    assert {(c.model, c.setting, c.value) for c in found if c.metric == "accuracy"} == {
+        ("EfficientNet", "DR", 0.6), ("ResNet-18", "DR", 0.78)}
+
+
 def test_the_spread_column_of_a_score_is_no_score():
     found = from_table("""Table 1. AUC over five runs
 Model        AUC      STDDEV

@@ -133,6 +133,27 @@ def test_two_header_rows_bridged_by_a_taller_cell_stay_two_lines():
     assert any(line.text.endswith("ACC AUC") for line in lines)
 
 
+SPANNED = """Table 2. Results
+Stage      Feature    Folds      ACC       F1
+           none       2-fold     0.801     0.791
+Stage 1    none       5-fold     0.811     0.802
+           none       10-fold    0.821     0.812
+           GLCM       2-fold     0.971     0.961
+Stage 2    GLCM       5-fold     0.981     0.972
+           GLCM       10-fold    0.991     0.982
+"""
+
+
+def test_a_label_cell_set_beside_a_block_of_rows_labels_every_row_of_the_block():
+    (grid,) = grids_of(SPANNED)
+    by_value = {c.value_text: (c.row_label, c.spanning_labels) for c in grid.cells}
+    assert by_value["0.801"] == ("none 2-fold", ("Stage 1",)) and by_value["0.812"] == ("none 10-fold", ("Stage 1",))
+    assert by_value["0.971"] == ("GLCM 2-fold", ("Stage 2",)) and by_value["0.982"] == ("GLCM 10-fold", ("Stage 2",))
+    # A label column filled on every row is the rows' own label, not a spanning one.
+    (plain,) = grids_of(GROUPED)
+    assert all(c.spanning_labels == () for c in plain.cells)
+
+
 PROSE = ["The images were resized to a common size", "and split into training and test sets by",
          "patient so that no patient is in both of", "them; the labels come from two readers."]
 RIGHT_COLUMN = ["Each network was trained for 50 epochs", "with a batch size of 32 and early",
