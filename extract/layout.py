@@ -13,7 +13,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 __all__ = ["Word", "Line", "Cell", "TableCell", "Grid", "page_lines", "read_grids", "grids_from_lines",
            "is_numeric_cell", "may_hold_results", "CAPTION_RE"]
@@ -361,17 +361,7 @@ def _grid(page: int, caption: str, headers: list[Line], rows: list[Line]) -> Gri
     numeric_rows = [r for r in rows if _is_row(r)]
     n_columns = max(sum(c.numeric for c in r.cells) for r in numeric_rows)
     # Columns: the x-spans of numeric cells, merged across rows.
-    spans: list[list[float]] = []
-    for row in numeric_rows:
-        for cell in row.cells:
-            if cell.numeric:
-                for span in spans:
-                    if _overlap(span[0], span[1], cell.x0, cell.x1) > 0:
-                        span[0], span[1] = min(span[0], cell.x0), max(span[1], cell.x1)
-                        break
-                else:
-                    spans.append([cell.x0, cell.x1])
-    spans.sort()
+    spans = _column_spans(cell for row in numeric_rows for cell in row.cells if cell.numeric)
     column_values: dict[int, list[str]] = {}
     group = ""
     placed: list[tuple[int, int, Cell, str, Line]] = []
@@ -400,6 +390,19 @@ def _grid(page: int, caption: str, headers: list[Line], rows: list[Line]) -> Gri
                 rows[0].top)
 
 
+def _column_spans(cells: Iterable[Cell]) -> list[list[float]]:
+    """The x-spans of cells, merged where they overlap: a table's columns, left to right."""
+    spans: list[list[float]] = []
+    for cell in cells:
+        for span in spans:
+            if _overlap(span[0], span[1], cell.x0, cell.x1) > 0:
+                span[0], span[1] = min(span[0], cell.x0), max(span[1], cell.x1)
+                break
+        else:
+            spans.append([cell.x0, cell.x1])
+    return sorted(spans)
+
+
 def _label_cells(row: Line) -> list[Cell]:
     first_number = min((n.x0 for n in row.cells if n.numeric), default=1e9)
     return [c for c in row.cells if not c.numeric and c.x1 <= first_number + 1]
@@ -413,18 +416,9 @@ def _spanning_labels(rows: list[Line]) -> tuple[dict[int, list[Cell]], dict[int,
     label column has a cell on fewer than half of the rows but on two at least; each row takes the
     nearest such cell of that column, above or below, and keeps its own label without it."""
     labels = {id(row): _label_cells(row) for row in rows}
-    columns: list[list[float]] = []
-    for cells in labels.values():
-        for cell in cells:
-            for column in columns:
-                if _overlap(column[0], column[1], cell.x0, cell.x1) > 0:
-                    column[0], column[1] = min(column[0], cell.x0), max(column[1], cell.x1)
-                    break
-            else:
-                columns.append([cell.x0, cell.x1])
     own = dict(labels)
     spanning: dict[int, list[tuple[float, str]]] = {id(row): [] for row in rows}
-    for x0, x1 in sorted(columns):
+    for x0, x1 in _column_spans(cell for cells in labels.values() for cell in cells):
         holders = [(row, cell) for row in rows for cell in labels[id(row)] if _overlap(x0, x1, cell.x0, cell.x1) > 0]
         held_rows = len({id(row) for row, _ in holders})
         # Two blocks at least: one cell beside one row (a mark, a citation) spans nothing.
