@@ -73,9 +73,6 @@ class PerformanceConfig:
     # evidence at the prior by construction
     prior_mode: str = "offset"
     prior_strength: float = 2.0  # pseudo-groups of shrinkage toward the family's mean rank
-    # extra weights on the mean-rank prior at scoring time, one chosen on the inner validation tasks;
-    # (0, 1, 3, 10) changed pairwise win acc by < 0.002 on choosing seeds 100-102 (one member), so off
-    rank_blends: tuple = (0.0,)
     prior_weights: tuple = (0.0, 0.1, 0.3, 1.0)
     default_prior_weight: float = 0.3
     n_buckets: int = 8
@@ -85,16 +82,14 @@ class PerformanceConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["prior_weights"] = list(self.prior_weights)
-        data["rank_blends"] = list(self.rank_blends)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PerformanceConfig":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("prior_weights", "rank_blends"):
-            if key in values:
-                values[key] = tuple(values[key])
+        if "prior_weights" in values:
+            values["prior_weights"] = tuple(values["prior_weights"])
         return cls(**values)
 
 
@@ -290,7 +285,6 @@ class PerformanceRanker:
         self.feature_set: Optional[str] = None
         self.nets: list[PerformanceNet] = []
         self.prior_weight = self.config.default_prior_weight
-        self.rank_blend = 0.0
         self.rank_prior: Optional[np.ndarray] = None  # the training groups' mean-rank prior per item
         self.history: dict[str, Any] = {}
 
@@ -325,7 +319,7 @@ class PerformanceRanker:
                 usage_fit = ~np.isin(usage_tasks, list(held)) if held else np.ones(len(targets), bool)
                 net, best_epoch = self._train(groups, ~val, val, usage_tokens[usage_fit], targets[usage_fit], member_seed)
                 if member == 0:
-                    self.prior_weight, self.rank_blend = self._choose_prior(net, groups, val)
+                    self.prior_weight = self._choose_prior(net, groups, val)
                 self.nets.append(net.eval())
                 epochs.append(best_epoch)
             # scoring uses the prior of every training group (the held-out tasks only served early stopping)
@@ -334,32 +328,25 @@ class PerformanceRanker:
                 for net in self.nets:
                     net.rank_prior.copy_(torch.as_tensor(self.rank_prior, dtype=torch.float32))
         self.history = {**self.history, "n_groups": int(len(groups)), "n_usage_rows": int(len(targets)), "n_items": len(self.catalogue.items),
-                        "best_epochs": epochs, "prior_weight": self.prior_weight, "rank_blend": self.rank_blend,
+                        "best_epochs": epochs, "prior_weight": self.prior_weight,
                         "n_pairs": int(sum(
                             (groups.scores[g][groups.mask[g]][:, None] > groups.scores[g][groups.mask[g]][None, :]).sum()
                             for g in range(len(groups))))}
         return self
 
-    def _choose_prior(self, net: PerformanceNet, groups: GroupTensors, val: np.ndarray) -> tuple[float, float]:
-        """(usage prior weight, extra mean-rank weight) by pairwise win accuracy on the held-out tasks."""
-        cfg = self.config
+    def _choose_prior(self, net: PerformanceNet, groups: GroupTensors, val: np.ndarray) -> float:
         if not val.any():
-            return cfg.default_prior_weight, 0.0
+            return self.config.default_prior_weight
         held = GroupTensors(groups.tokens[val], groups.items[val], groups.scores[val], groups.mask[val], groups.tasks[val])
         perf, logp = self._parts([net], torch.as_tensor(held.tokens))
-        rank_prior = net.rank_prior.numpy().astype(np.float64) if cfg.prior_mode == "offset" \
-            else self._quality_prior(groups, ~val)
-        accuracy = {(w, b): pairwise_accuracy(perf + w * logp + b * rank_prior, held)
-                    for b in sorted(cfg.rank_blends) for w in sorted(cfg.prior_weights)}
-        self.history["inner_prior_accuracy"] = {f"{w}/{b}": round(v, 4) for (w, b), v in accuracy.items()}
-        # a setting must beat a simpler one (smaller blend, then smaller weight) by a clear margin (0.01):
-        # few held-out tasks are a noisy signal
-        candidates = sorted(accuracy, key=lambda wb: (wb[1], wb[0]))
-        chosen = candidates[0]
-        for setting in candidates[1:]:
-            if accuracy[setting] > accuracy[chosen] + 0.01:
-                chosen = setting
-        return float(chosen[0]), float(chosen[1])
+        accuracy = {w: pairwise_accuracy(perf + w * logp, held) for w in self.config.prior_weights}
+        self.history["inner_prior_accuracy"] = {str(k): round(v, 4) for k, v in accuracy.items()}
+        # a weight must beat a smaller one by a clear margin (0.01) to be chosen: few held-out tasks are noisy
+        chosen = min(accuracy)
+        for weight in sorted(accuracy):
+            if accuracy[weight] > accuracy[chosen] + 0.01:
+                chosen = weight
+        return float(chosen)
 
     def _train(self, groups: GroupTensors, fit: np.ndarray, val: np.ndarray, usage_tokens: np.ndarray,
                usage_targets: np.ndarray, seed: int) -> tuple[PerformanceNet, int]:
@@ -477,11 +464,8 @@ class PerformanceRanker:
             return self._parts(self.nets, torch.as_tensor(self.encoder.tokens(context_frame(experiments))))
 
     def combine(self, perf: np.ndarray, logp: np.ndarray) -> np.ndarray:
-        """The ranking score from parts(): performance + the usage prior + the chosen extra mean-rank weight."""
-        score = perf + self.prior_weight * logp
-        if self.rank_blend and self.rank_prior is not None:
-            score = score + self.rank_blend * self.rank_prior[None, :]
-        return score
+        """The ranking score from parts(): performance + the usage prior."""
+        return perf + self.prior_weight * logp
 
     def score(self, experiments: pd.DataFrame) -> np.ndarray:
         return self.combine(*self.parts(experiments))
@@ -497,7 +481,7 @@ class PerformanceRanker:
         return {"name": "performance", "config": self.config.to_dict(), "feature_set": self.feature_set,
                 "encoder": self.encoder.to_dict(), "catalogue": self.catalogue.to_dict(),
                 "attributes": self.attributes.to_dict(), "prior_weight": self.prior_weight, "history": self.history,
-                "rank_blend": self.rank_blend, "rank_prior": None if self.rank_prior is None else self.rank_prior.tolist(),
+                "rank_prior": None if self.rank_prior is None else self.rank_prior.tolist(),
                 "weights": [net.state_dict() for net in self.nets]}
 
     @classmethod
@@ -509,8 +493,7 @@ class PerformanceRanker:
         ranker.attributes = ItemAttributes.from_dict(state["attributes"])
         ranker.prior_weight = float(state["prior_weight"])
         ranker.history = dict(state.get("history", {}))
-        # checkpoints from before the mean-rank prior: no blend, a zero offset
-        ranker.rank_blend = float(state.get("rank_blend", 0.0))
+        # checkpoints from before the mean-rank prior: a zero offset
         ranker.rank_prior = None if state.get("rank_prior") is None else np.asarray(state["rank_prior"], dtype=np.float64)
         for weights in state["weights"]:
             net = PerformanceNet(ranker.encoder.vocab_sizes(), len(ranker.catalogue.items), ranker.attributes, ranker.config)

@@ -77,10 +77,10 @@ def test_checkpoints_keep_the_prior_and_old_ones_still_load(data, fitted):
     state = fitted.state_dict()
     again = PerformanceRanker.from_state(state)
     assert np.allclose(again.score(frame.iloc[:4]), fitted.score(frame.iloc[:4]))
-    # a checkpoint from before the prior: no rank_prior buffer, no blend; it loads with a zero offset
-    old = {k: v for k, v in state.items() if k not in ("rank_prior", "rank_blend")}
+    # a checkpoint from before the prior: no rank_prior buffer; it loads with a zero offset
+    old = {k: v for k, v in state.items() if k != "rank_prior"}
     old["weights"] = [{k: v for k, v in w.items() if k != "rank_prior"} for w in state["weights"]]
     legacy = PerformanceRanker.from_state(old)
     assert all(float(net.rank_prior.abs().sum()) == 0.0 for net in legacy.nets)
-    assert legacy.rank_blend == 0.0 and legacy.rank_prior is None
+    assert legacy.rank_prior is None
     assert legacy.score(frame.iloc[:2]).shape == (2, len(fitted.catalogue.items))
