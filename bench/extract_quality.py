@@ -125,6 +125,16 @@ def pdf_of(stem: str) -> Path | None:
     return next((d / f"{stem}.pdf" for d in PDF_DIRS if (d / f"{stem}.pdf").exists()), None)
 
 
+def gold_with_pdfs() -> dict[str, dict] | None:
+    """The gold files whose PDF is in ../shared, by stem; None, after one line on stderr, when
+    ../shared is absent."""
+    if not all(d.is_dir() for d in PDF_DIRS):
+        print(f"error: {SHARED} is absent: the third-party PDFs are only beside CI's clone (../shared)", file=sys.stderr)
+        return None
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(GOLD.glob("*.json"))
+            if pdf_of(p.stem) is not None}
+
+
 def run_paper(pdf: Path, scorer, resolver=None):
     from medicalrec.extract.pdf import read_pdf
     from medicalrec.extract.pipeline import extract_document
@@ -307,11 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast", action="store_true",
                         help="score the cached candidates only (no second pipeline run; features not scored)")
     args = parser.parse_args(argv)
-    if not all(d.is_dir() for d in PDF_DIRS):
-        print(f"error: {SHARED} is absent: the third-party PDFs are only beside CI's clone (../shared)", file=sys.stderr)
+    gold_docs = gold_with_pdfs()
+    if gold_docs is None:
         return 2
-    gold_docs = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(GOLD.glob("*.json"))
-                 if pdf_of(p.stem) is not None}
     if not gold_docs:
         print(f"error: no gold files with a PDF in {GOLD}", file=sys.stderr)
         return 2

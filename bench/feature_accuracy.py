@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from extract_quality import GOLD, PDF_DIRS, SHARED, paper_features, pdf_of, run_paper, same_feature  # noqa: E402
+from extract_quality import gold_with_pdfs, paper_features, pdf_of, run_paper, same_feature  # noqa: E402
 
 SPLIT_SEED = 7
 
@@ -47,7 +47,7 @@ def score(stems: list[str], gold: dict[str, dict], verbose: bool) -> dict:
     per_feature: dict[str, list[bool]] = {}
     rows = {}
     for stem in stems:
-        result = run_paper(pdf_of(stem), scorer=_shipped_scorer())
+        result = run_paper(pdf_of(stem), scorer=None)  # None: the shipped scorer and resolver
         predicted = paper_features(result)
         rows[stem] = {}
         for name, expected in gold[stem]["features"].items():
@@ -63,17 +63,6 @@ def score(stems: list[str], gold: dict[str, dict], verbose: bool) -> dict:
             "rows": rows}
 
 
-_SCORER = []
-
-
-def _shipped_scorer():
-    from medicalrec.extract.scorer import load_scorer
-
-    if not _SCORER:
-        _SCORER.append(load_scorer())
-    return _SCORER[0]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--half", choices=("dev", "check", "all"), default="all")
@@ -81,11 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="figures only, no misses")
     parser.add_argument("--json", type=Path, help="also write the per-paper rows here")
     args = parser.parse_args(argv)
-    if not all(d.is_dir() for d in PDF_DIRS):
-        print(f"error: {SHARED} is absent", file=sys.stderr)
+    gold = gold_with_pdfs()
+    if gold is None:
         return 2
-    gold = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(GOLD.glob("*.json"))
-            if pdf_of(p.stem) is not None}
     split = halves(list(gold))
     order = ("check", "dev") if args.half == "all" else (args.half,)
     started = time.perf_counter()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from extract_quality import GOLD, PDF_DIRS, SHARED, pdf_of, same_feature  # noqa: E402
+from extract_quality import gold_with_pdfs, pdf_of, same_feature  # noqa: E402
 
 THRESHOLDS = tuple(x / 100 for x in range(10, 91, 5))
 
@@ -118,11 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if not all(d.is_dir() for d in PDF_DIRS):
-        print(f"error: {SHARED} is absent: the third-party PDFs are only beside CI's clone (../shared)", file=sys.stderr)
+    gold = gold_with_pdfs()
+    if gold is None:
         return 2
-    gold = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(GOLD.glob("*.json"))
-            if pdf_of(p.stem) is not None}
     stems = sorted(gold)
     started = time.perf_counter()
     evidence = collect(stems, args.cache)
