@@ -246,6 +246,13 @@ def _weights(rows_by_paper: dict[str, tuple[list, list]], stems) -> list[float]:
     return out
 
 
+BAGS = int(__import__("os").environ.get("SCORER_BAGS", "1"))
+
+
+def _groups(rows_by_paper: dict, stems) -> list[str]:
+    return [stem for stem in stems for _ in rows_by_paper[stem][0]]
+
+
 def train(rows_by_paper: dict, gold_counts: dict[str, int], stems: list[str], *, inner: int = 4, seed: int = 0):
     """A scorer fit on `stems`, its threshold chosen by grouped CV within `stems` alone."""
     from medicalrec.extract.scorer import best_threshold, fit_scorer
@@ -260,7 +267,8 @@ def train(rows_by_paper: dict, gold_counts: dict[str, int], stems: list[str], *,
         ys = [y for s in train_stems for y in rows_by_paper[s][1]]
         if len(set(ys)) < 2:
             continue
-        model = fit_scorer(rows, ys, weights=_weights(rows_by_paper, train_stems), feature_names=names, seed=seed)
+        model = fit_scorer(rows, ys, weights=_weights(rows_by_paper, train_stems), feature_names=names, seed=seed,
+                           groups=_groups(rows_by_paper, train_stems), bags=BAGS)
         for s in test_stems:
             per_paper.append(([model.probability(r) for r in rows_by_paper[s][0]], rows_by_paper[s][1], gold_counts[s]))
     threshold, inner_f1 = best_threshold(per_paper)
@@ -268,7 +276,8 @@ def train(rows_by_paper: dict, gold_counts: dict[str, int], stems: list[str], *,
     ys = [y for s in stems for y in rows_by_paper[s][1]]
     scorer = fit_scorer(rows, ys, weights=_weights(rows_by_paper, stems), feature_names=names, threshold=threshold,
                         trained_on={"papers": len(stems), "candidates": len(rows), "positives": int(sum(ys)),
-                                    "inner_cv_per_paper_f1_at_threshold": round(inner_f1, 3)}, seed=seed)
+                                    "inner_cv_per_paper_f1_at_threshold": round(inner_f1, 3)}, seed=seed,
+                        groups=_groups(rows_by_paper, stems), bags=BAGS)
     return scorer
 
 

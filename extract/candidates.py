@@ -187,6 +187,8 @@ def table_candidates(grids: Iterable["Grid"], *, section_of, main_model: Optiona
                 continue
             _compose_model(candidate, cell.group_label, f"{caption} {grid.header_text}", main_model,
                            label_models or {})
+            if names_no_classifier(candidate.model):
+                continue
             candidate.dataset = (gazetteers.dataset_of(cell.group_label) if cell.group_label else None) \
                 or dataset_here or main_dataset
             candidate.features.update(_section_flags(section))
@@ -325,6 +327,14 @@ _MODEL_HEADER = re.compile(r"\b(?:models?|methods?|classifiers?|networks?|archit
                            r"approach(?:es)?|backbones?|engines?|techniques?)\b", re.IGNORECASE)
 
 
+def names_no_classifier(model: str) -> bool:
+    """A "model" that is people (radiologists, readers) or one of the task's classes ("Pneumonia",
+    the row of a per-label table): its scores are no classifier's result."""
+    base = model.split("(")[0]
+    words = {w.lower().strip(",.;:()") for w in base.split()}
+    return bool(gazetteers.HUMAN_READERS.search(base)) or (bool(words) and words <= gazetteers.CLASS_TERMS)
+
+
 def _names_model(text: str) -> bool:
     return bool(text) and bool(gazetteers.model_of(text) or gazetteers.looks_like_model_name(text))
 
@@ -439,7 +449,8 @@ def _copy_of_a_table(text: str, page: Optional[int], tables: dict[Optional[int],
     if not cells:
         return False
     numbers = [round(n.value, 6) for n in find_numbers(text) if not n.is_range]
-    return len(numbers) >= 4 and sum(value in cells for value in numbers) >= 0.75 * len(numbers)
+    in_cells = sum(value in cells for value in numbers)
+    return (len(numbers) >= 4 and in_cells >= 0.75 * len(numbers)) or (len(numbers) >= 2 and in_cells == len(numbers))
 
 
 def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[str],
@@ -473,9 +484,12 @@ def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[
                 nearest = main_model  # a bare "GCN" in a paper about its "Voronoi GCN" is that model
             # Two readings of who scored it: the nearest model named, and the paper's own model;
             # the scorer picks between them (they share an origin).
-            readings = [(nearest, False)] if nearest else []
+            readings = [(nearest, False)] if nearest and not names_no_classifier(nearest) else []
             if main_model and main_model != nearest:
                 readings.append((main_model, True))
+            described = _described_model(text, number.start, models)
+            if described and all(described.lower() != (m or "").lower() for m, _ in readings):
+                readings.append((described, False))
             if not readings:
                 continue
             prefix = text[max(0, number.start - 25):number.start]
@@ -499,6 +513,7 @@ def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[
                     "split_val": float(split == "val"), "sentence_length": float(min(len(text) / 100, 10)),
                     "metric_segmentation": float(metric in gazetteers.SEGMENTATION_METRICS),
                     "average_named": float(bool(average_of(text))),
+                    "model_described": float(model == described),
                 }
                 features.update(_flags("sentence", text))
                 features.update(_section_flags(section))
@@ -510,6 +525,29 @@ def sentence_candidates(sentences, sections: list[str], *, main_model: Optional[
                                        average=average_of(text[max(0, number.start - 60):number.start]),
                                        features=features, origin=("sentence", sentence.index, number.start)))
     return found
+
+
+# "the enhanced model achieved ...": a paper that names its variants by what sets them apart.
+_DESCRIBED = re.compile(r"\b(?:the|our|this)\s+([a-z][a-z-]{2,})\s+(model|network|classifier)\b(?!\s*\()",
+                        re.IGNORECASE)
+# Words that only point at the model under discussion, not at one variant of several.
+_POINTING = frozenset("""proposed final trained same above resulting best selected chosen overall whole entire new
+current present full complete former latter previous following first second last other original""".split())
+
+
+def _described_model(text: str, position: int, models) -> Optional[str]:
+    """The variant the sentence's own words name before a number ("the baseline model"), when no
+    model name stands between that phrase and the number."""
+    found = None
+    for match in _DESCRIBED.finditer(text[:position]):
+        word = match.group(1).lower()
+        if word in _POINTING or gazetteers.model_of(match.group(1)) or gazetteers.metric_of(match.group(1)) \
+                or gazetteers.dataset_of(match.group(1)):
+            continue
+        found = match
+    if found is None or any(found.end() <= start < position for start, _, _ in models):
+        return None
+    return f"{found.group(1).lower()} {found.group(2).lower()}"
 
 
 def _window(text: str, start: int, end: int, width: int = 200) -> str:
@@ -534,8 +572,17 @@ def _nearest_metric(metrics, start: int, end: int) -> tuple[Optional[str], int, 
     return best if best[1] <= 120 else (None, 0, False)
 
 
+def _generic_model(name: str) -> bool:
+    return all(w.lower() in gazetteers.GENERIC_NAME_WORDS or w.lower() in gazetteers.ARCHITECTURE_HEADS
+               for w in name.replace("-", " ").split())
+
+
 def _nearest_model(models, position: int) -> tuple[Optional[str], int]:
     best, best_distance = None, 10**6
+    # A generic word right after a model's name is part of that mention ("ResNet-50 CNN model").
+    models = [m for i, m in enumerate(models)
+              if not (i and 0 <= m[0] - models[i - 1][1] <= 1 and _generic_model(m[2])
+                      and not _generic_model(models[i - 1][2]))]
     for start, end, name in models:
         distance = position - end if end <= position else (start - position) * 2
         if distance < best_distance:

@@ -166,7 +166,7 @@ _COINED_NET = re.compile(r"(?<![\w-])[A-Z][A-Za-z0-9]*[a-z0-9]Net(?:-?(?:[vV]?\d
 # Heads that only make a name after an acronym or coined word ("CNN-SVM Classifier", not
 # "Classification Model").
 _WEAK_HEADS = frozenset({"model", "classifier", "network", "net"})
-_ARCHITECTURE_HEADS = frozenset({"cnn", "gcn", "gnn", "dnn", "rnn", "capsnet", "net"})
+ARCHITECTURE_HEADS = frozenset({"cnn", "gcn", "gnn", "dnn", "rnn", "capsnet", "net"})
 # Words that describe a model rather than name it, and words that capitalise a heading or a
 # sentence start: a phrase made only of these is not a name ("Deep CNN", "Proposed Model",
 # "Brain Tumor Classification Model").
@@ -197,7 +197,7 @@ def named_model(phrase: str, mid_sentence: bool = False) -> Optional[str]:
     phrase follows a lower-case word, so its capitals are not a heading's or a sentence start's."""
     words = phrase.split()
     while len(words) > 1 and words[-1].lower() in _WEAK_HEADS and words[-2].split("-")[-1].lower() \
-            in _ARCHITECTURE_HEADS | {"transformer"}:
+            in ARCHITECTURE_HEADS | {"transformer"}:
         words = words[:-1]
     while words and words[0].lower() in GENERIC_NAME_WORDS:
         words = words[1:]

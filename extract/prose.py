@@ -39,7 +39,7 @@ _SELF_REVIEW = re.compile(r"\b(?:this|the present|our)\s+"
                           r"(?:review|survey|overview|meta-analysis)\b|"
                           r"\bwe\s+(?:systematically\s+)?(?:review|survey)\b|"
                           r"\b(?:this|the present|our)\s+(?:paper|article|work|chapter)\s+(?:reviews|surveys|"
-                          r"(?:presents|provides|offers) an?\s+(?:[\w-]+\s+){0,2}?(?:review|survey|overview))\b",
+                          r"(?:presents|provides|offers|gives) an?\s+(?:[\w-]+\s+){0,2}?(?:review|survey|overview))\b",
                           re.IGNORECASE)
 # A segmentation paper scores pixels, not images: its sensitivity or PPV is no classification result.
 _SEGMENTATION_TASK = re.compile(r"segment", re.IGNORECASE)

@@ -76,21 +76,52 @@ def load_scorer(path: Optional[str] = None) -> Optional[Scorer]:
 
 def fit_scorer(rows: Sequence[dict[str, float]], labels: Sequence[int], *, weights: Optional[Sequence[float]] = None,
                feature_names: Optional[list[str]] = None, threshold: float = 0.5, trained_on: Optional[dict] = None,
-               seed: int = 0) -> Scorer:
-    """Fit the tree model on labelled candidates and export it to the JSON form."""
+               seed: int = 0, groups: Optional[Sequence[str]] = None, bags: int = 1) -> Scorer:
+    """Fit the tree model on labelled candidates and export it to the JSON form.
+
+    `bags` > 1 with `groups` (the paper of each row): the mean of that many models, each fit on a
+    random four fifths of the papers. One paper more or less then moves the scores less, so a
+    small paper does not cross the threshold by the luck of which papers trained the scorer."""
     import numpy as np
-    from sklearn.ensemble import HistGradientBoostingClassifier
 
     names = feature_names or sorted({name for row in rows for name in row})
     matrix = np.array([[float(row.get(name, 0.0)) for name in names] for row in rows], dtype=float)
     target = np.asarray(labels, dtype=int)
+    if len(set(target.tolist())) < 2:
+        raise ValueError("the training candidates hold only one class: no gold tuple was matched")
+    sample_weight = None if weights is None else np.asarray(weights, dtype=float)
+    if bags <= 1 or groups is None:
+        subsets = [np.arange(len(rows))]
+    else:
+        papers = sorted(set(groups))
+        group_array = np.asarray(groups)
+        rng = np.random.default_rng(seed)
+        subsets = []
+        while len(subsets) < bags:
+            chosen = rng.choice(len(papers), size=max(1, round(0.8 * len(papers))), replace=False)
+            index = np.flatnonzero(np.isin(group_array, [papers[i] for i in chosen]))
+            if len(set(target[index].tolist())) == 2:
+                subsets.append(index)
+    trees, baselines = [], []
+    for index in subsets:
+        part_trees, part_baseline = _fit_trees(matrix[index], target[index],
+                                               None if sample_weight is None else sample_weight[index], seed)
+        for tree in part_trees:
+            tree["value"] = [v / len(subsets) for v in tree["value"]]
+        trees.extend(part_trees)
+        baselines.append(part_baseline)
+    return Scorer(names, trees, float(sum(baselines) / len(baselines)), threshold, trained_on or {})
+
+
+def _fit_trees(matrix, target, sample_weight, seed: int) -> tuple[list[dict], float]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    import numpy as np
+
     # Shallow, strongly regularised trees: 46 papers are few, and a deep tree learns to recognise
     # a paper rather than a result.
     model = HistGradientBoostingClassifier(max_iter=120, learning_rate=0.06, max_depth=3, min_samples_leaf=40,
                                            l2_regularization=5.0, random_state=seed)
-    if len(set(target.tolist())) < 2:
-        raise ValueError("the training candidates hold only one class: no gold tuple was matched")
-    model.fit(matrix, target, sample_weight=None if weights is None else np.asarray(weights, dtype=float))
+    model.fit(matrix, target, sample_weight=sample_weight)
     trees = []
     for iteration in model._predictors:
         nodes = iteration[0].nodes
@@ -103,8 +134,7 @@ def fit_scorer(rows: Sequence[dict[str, float]], labels: Sequence[int], *, weigh
             "value": [float(v) for v in nodes["value"]],
             "missing_left": [bool(v) for v in nodes["missing_go_to_left"]],
         })
-    baseline = float(np.ravel(model._baseline_prediction)[0])
-    return Scorer(names, trees, baseline, threshold, trained_on or {})
+    return trees, float(np.ravel(model._baseline_prediction)[0])
 
 
 def best_threshold(papers: Sequence[tuple[Sequence[float], Sequence[int], int]],

@@ -112,9 +112,9 @@ def test_average_rows_of_a_classification_report_set_the_average_and_keep_them_a
         ("precision", "macro"): 0.94, ("recall", "macro"): 0.90, ("f1", "macro"): 0.92,
         ("precision", "weighted"): 0.96, ("recall", "weighted"): 0.95, ("f1", "weighted"): 0.93,
         ("precision", "micro"): 0.98, ("recall", "micro"): 0.97, ("f1", "micro"): 0.96})
-    # Per-class rows are candidates too, flagged for the scorer; the support column is no metric.
-    per_class = [c for c in found if c.model in ("glioma", "meningioma")]
-    assert per_class and all(c.features["label_class_word"] == 1 and not c.average for c in per_class)
+    # A row named only by a class is that class's score, no model's: it makes no candidate; the
+    # support column is no metric.
+    assert not [c for c in found if c.model in ("glioma", "meningioma")]
     assert all(c.features["label_class_word"] == 0 and c.features["label_average_row"] == 1
                for c in found if c.average)
     assert not any(c.value > 1 for c in found)
@@ -354,3 +354,19 @@ PneuNet    0.9522
     assert all(c.features["value_in_both_sources"] == 1 and c.features["value_repeats"] >= 1 for c in restated)
     lone = [c for c in candidates if c.value == pytest.approx(0.9135)]
     assert lone and all(c.features["value_in_both_sources"] == 0 and c.features["value_repeats"] == 0 for c in lone)
+
+
+def test_people_and_classes_are_no_classifier_but_models_are():
+    from medicalrec.extract.candidates import names_no_classifier
+
+    assert names_no_classifier("Radiologist 1") and names_no_classifier("Pneumonia")
+    assert not names_no_classifier("DenseNet-121") and not names_no_classifier("ResNet-50 (Pneumonia)")
+
+
+def test_a_variant_named_by_its_description_is_a_reading():
+    from medicalrec.extract.candidates import _described_model
+
+    text = "Over all metrics, the enhanced model reached an accuracy of 69%."
+    assert _described_model(text, text.index("69"), []) == "enhanced model"
+    pointing = "The final model achieved a test accuracy of 0.82."
+    assert _described_model(pointing, pointing.index("0.82"), []) is None
